@@ -1,0 +1,59 @@
+# sessionfs — see README.md. `make run` is the demo, `make test` runs every test.
+GO      ?= go
+BIN     := bin/sessionfs
+PREFIX  ?= /usr/local
+GOTEST  := $(GO) test -count=1
+FUZZTIME ?= 60s
+
+.PHONY: all build run test unit integration deps vet fuzz bench bench-codec bench-store bench-mount install clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+
+# The demo: mounts ./mnt over the hidden backing directory ./.sessions.
+run: build
+	./$(BIN) demo
+
+# Installs what the tests need (fuse3, python3-django 3.2, Django 4.2 and 5.2
+# unpacked into a cache) when missing; as non-root it prints the command.
+deps:
+	bash integration/scripts/install-deps.sh
+
+vet:
+	@fmt=$$(gofmt -l .); \
+	  if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GOTEST) -race ./codec/... ./store/... ./fusefs/... .
+
+integration: build
+	$(GOTEST) -timeout 20m ./integration/...
+
+test: deps vet unit integration
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec/
+	$(GO) test -run='^$$' -fuzz='^FuzzEncodeRoundTrip$$' -fuzztime=$(FUZZTIME) ./codec/
+	$(GO) test -run='^$$' -fuzz='^FuzzPickle$$' -fuzztime=$(FUZZTIME) ./codec/
+
+bench: bench-codec bench-store bench-mount
+
+bench-codec: deps
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec/
+	$(GO) run ./integration/benchcodec
+
+bench-store: deps build
+	$(GO) test -run='^$$' -bench=. -benchmem ./store/
+	$(GO) run ./integration/benchstore
+
+bench-mount: deps build
+	$(GO) run ./integration/benchmount
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sessionfs
+
+clean:
+	rm -rf bin
