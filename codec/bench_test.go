@@ -1,0 +1,166 @@
+package codec
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// loginSession is a typical Django 3.2+ login session: ~200 bytes of JSON.
+const loginSession = `{"_auth_user_id":"42","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"94b459550f5ddbf09d936306a27643cfe2f19cf78631d327d18cee13a5cb7b71","_language":"en"}`
+
+// session64K is a 64 KiB session: a cart of many small entries and some text,
+// the shape of a real large session (many members, not one big string).
+func session64K() string {
+	var b strings.Builder
+	b.WriteString(`{"_auth_user_id":"42","cart":[`)
+	for i := 0; b.Len() < 60<<10; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-%06d","qty":%d,"price":%d.25,"name":"Item \u00e9 %d"}`, i, i%7+1, i%300, i)
+	}
+	b.WriteString(`],"note":"`)
+	for b.Len() < 64<<10-2 {
+		b.WriteByte('x')
+	}
+	b.WriteString(`"}`)
+	return b.String()
+}
+
+// benchInput returns the session_data to decode: a real Django 5.2 login
+// session (zlib-compressed by CPython) for loginSession, else our encoding.
+func benchInput(b *testing.B, js string) (*Codec, []byte) {
+	if js == loginSession {
+		for _, v := range loadVectors(b) {
+			if v.Name == "5.2.18-login" {
+				return v.codec(b), []byte(v.Encoded)
+			}
+		}
+		b.Fatal("vector 5.2.18-login is missing")
+	}
+	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
+	data, err := c.Encode([]byte(js), EncodeOptions{Now: time.Unix(1700000000, 0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, data
+}
+
+func benchDecode(b *testing.B, js string) {
+	c, data := benchInput(b, js)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchFloor is the cost no decoder can avoid: the HMAC check of the signed
+// value and the base64 decoding of its payload; withInflate adds the zlib
+// decompression a compressed payload needs before it can be read at all.
+func benchFloor(b *testing.B, js string, withInflate bool) {
+	c, data := benchInput(b, js)
+	key := sha256.Sum256([]byte(DefaultKeySalt + "signer" + string(c.cfg.SecretKey)))
+	mac := hmac.New(sha256.New, key[:])
+	i := bytes.LastIndexByte(data, ':')
+	value, sig := data[:i], data[i+1:]
+	payload := value[:bytes.IndexByte(value, ':')]
+	compressed := payload[0] == '.'
+	if !compressed && withInflate {
+		b.Skip("payload is not compressed")
+	}
+	if compressed {
+		payload = payload[1:]
+	}
+	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
+	var sum, enc [64]byte
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		mac.Reset()
+		mac.Write(value)
+		m := mac.Sum(sum[:0])
+		base64.RawURLEncoding.Encode(enc[:43], m)
+		if subtle.ConstantTimeCompare(enc[:43], sig) != 1 {
+			b.Fatal("signature")
+		}
+		n, err := base64.RawURLEncoding.Decode(buf, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if withInflate {
+			if _, err := inflate(buf[:n], DefaultMaxDecodedSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkDecodeLogin(b *testing.B) { benchDecode(b, loginSession) }
+func BenchmarkFloorLogin(b *testing.B)  { benchFloor(b, loginSession, false) }
+
+func BenchmarkFloorLoginInflate(b *testing.B) { benchFloor(b, loginSession, true) }
+
+// BenchmarkDecodeLoginUncompressed: the same login without its zlib layer
+// (a session Django did not compress), against BenchmarkFloorLogin.
+func BenchmarkDecodeLoginUncompressed(b *testing.B) {
+	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
+	data := signC(b64u([]byte(loginSession)))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := c.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+func BenchmarkDecode64K(b *testing.B) { benchDecode(b, session64K()) }
+func BenchmarkFloor64K(b *testing.B)  { benchFloor(b, session64K(), false) }
+
+func BenchmarkFloor64KInflate(b *testing.B) { benchFloor(b, session64K(), true) }
+
+func benchEncode(b *testing.B, js string, opt EncodeOptions) {
+	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
+	in, err := Pretty([]byte(js))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Encode(in, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeLogin(b *testing.B) { benchEncode(b, loginSession, EncodeOptions{}) }
+func BenchmarkEncode64K(b *testing.B)   { benchEncode(b, session64K(), EncodeOptions{}) }
+func BenchmarkEncodeLoginPickle(b *testing.B) {
+	benchEncode(b, loginSession, EncodeOptions{Serializer: SerializerPickle})
+}
+
+func BenchmarkPretty64K(b *testing.B) {
+	_, data := benchInput(b, session64K())
+	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
+	js, _, err := c.Decode(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(js)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Pretty(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package codec
+
+import (
+	"strconv"
+	"testing"
+)
+
+// slowDecodeJSON is decodeJSONSession without the canonical fast path.
+func slowDecodeJSON(data []byte) ([]byte, error) {
+	v, err := parseJSON(data, true)
+	if err != nil || v.kind != kObj {
+		return nil, err
+	}
+	return appendCompact(nil, &v), nil
+}
+
+func TestIsCanonical(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{}`:                                   true,
+		`{"a":[1,-2,2.5,1e+100,true,null]}`:    true,
+		`{"s":"Zo\u00eb \ud83d\ude00 \u007f"}`: true,
+		`{"s":"\ud800"}`:                       true,
+		`{"a":1,"a":2}`:                        false, // duplicate
+		`{"a": 1}`:                             false, // space
+		`{"s":"\/"}`:                           false,
+		`{"s":"\u0041"}`:                       false, // Python writes A
+		`{"s":"\u00E9"}`:                       false, // upper-case hex
+		`{"s":"\u000a"}`:                       false, // Python writes \n
+		`{"s":"é"}`:                            false, // raw non-ASCII
+		`{"f":1.50}`:                           false,
+		`{"f":1E+100}`:                         false,
+		`{"f":100000000000000000.0}`:           false, // Python: 1e+17
+		`{"i":-0}`:                             false,
+		`{"i":01}`:                             false,
+		`{"$set":[1]}`:                         false, // tag-shaped
+		`{"$object":"x","y":1}`:                false,
+		`{"x":{"$bytes":""}}`:                  false,
+		`{"$other":1}`:                         true,
+		`[1]`:                                  false,
+		`{"a":NaN}`:                            false,
+	} {
+		if got := isCanonical([]byte(in)); got != want {
+			t.Errorf("isCanonical(%s) = %v, want %v", in, got, want)
+		}
+		if want {
+			slow, err := slowDecodeJSON([]byte(in))
+			if err != nil || string(slow) != in {
+				t.Errorf("canonical %s rebuilds as %s (%v)", in, slow, err)
+			}
+		}
+	}
+}
+
+func TestPyFloatRepr(t *testing.T) {
+	for f, want := range map[float64]string{
+		1: "1.0", -0.5: "-0.5", 1e16: "1e+16", 1e15: "1000000000000000.0", 1e-4: "0.0001", 1e-5: "1e-05",
+		1.5e300: "1.5e+300", 0.30000000000000004: "0.30000000000000004", 123.456: "123.456", 2.5e-7: "2.5e-07",
+	} {
+		if got := pyFloatRepr(f); got != want {
+			t.Errorf("pyFloatRepr(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
+
+// TestPlainReprFloat checks the shortcut against the exact repr on many texts.
+func TestPlainReprFloat(t *testing.T) {
+	texts := []string{"0.0", "-0.0", "1.0", "100.0", "1.5", "12.25", "0.0001", "0.00001", "1.10", "123456789012345.0",
+		"1234567890123456.0", "12345678901234567.0", "0.1", "0.30000000000000004", "9007199254740993.0", "1e+16", "0.000123"}
+	for i := 0; i < 20000; i++ {
+		texts = append(texts, pyFloatRepr(float64(i)*0.37), pyFloatRepr(float64(i)/7), pyFloatRepr(float64(i)*1e11/3))
+	}
+	for _, text := range texts {
+		if !plainReprFloat([]byte(text)) {
+			continue
+		}
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || pyFloatRepr(f) != text {
+			t.Errorf("plainReprFloat(%s) but repr is %s", text, pyFloatRepr(f))
+		}
+	}
+	for text, want := range map[string]bool{"12.25": true, "1.10": false, "0.00001": false, "100.0": true, "12345678901234567.0": false} {
+		if got := plainReprFloat([]byte(text)); got != want {
+			t.Errorf("plainReprFloat(%s) = %v, want %v", text, got, want)
+		}
+	}
+}

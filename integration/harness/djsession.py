@@ -1,0 +1,282 @@
+"""djsession.py: drive a real Django's session machinery for sessionfs tests.
+
+Run by harness.Django.Call as `python3 -c <this file>`. It reads one JSON
+object from stdin:
+
+    {"settings": {...harness.Settings...}, "op": "decode", "req": ...}
+
+configures Django with settings.configure() (SESSION_ENGINE = the file
+backend), runs the op over the whole batch (importing Django costs ~0.3 s, so
+every op takes a list) and writes {"resp": ...} as JSON to stdout. Any
+unexpected exception ends the process with a traceback on stderr and exit 1.
+
+Only public Django APIs are used: SessionStore().encode/decode, and the file
+backend's load/save/exists/create/delete/clear_expired.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+
+
+def configure(s):
+    import django
+    from django.conf import settings
+
+    conf = {
+        "SECRET_KEY": s["secret_key"],
+        "INSTALLED_APPS": ["django.contrib.sessions"],
+        "SESSION_ENGINE": "django.contrib.sessions.backends.file",
+        "USE_TZ": True,
+    }
+    if s.get("fallbacks"):
+        conf["SECRET_KEY_FALLBACKS"] = s["fallbacks"]
+    if s.get("session_file_path"):
+        conf["SESSION_FILE_PATH"] = s["session_file_path"]
+    if s.get("cookie_name"):
+        conf["SESSION_COOKIE_NAME"] = s["cookie_name"]
+    if s.get("cookie_age"):
+        conf["SESSION_COOKIE_AGE"] = s["cookie_age"]
+    if s.get("hashing_algorithm"):
+        conf["DEFAULT_HASHING_ALGORITHM"] = s["hashing_algorithm"]
+    ser = s.get("serializer") or "json"
+    if ser == "json":
+        conf["SESSION_SERIALIZER"] = "django.contrib.sessions.serializers.JSONSerializer"
+    elif ser == "pickle":
+        # 3.2 and 4.x have it (4.1+ warns, silenced in main); 5.x removed it,
+        # so asking for pickle there fails loudly at import time below.
+        conf["SESSION_SERIALIZER"] = "django.contrib.sessions.serializers.PickleSerializer"
+    else:
+        raise ValueError("unknown serializer %r" % ser)
+    settings.configure(**conf)
+    django.setup()
+
+    from django.contrib.sessions.backends.file import SessionStore
+    from django.utils.module_loading import import_string
+
+    import_string(conf["SESSION_SERIALIZER"])  # fail now, not inside encode
+    name = s.get("store_class") or ""
+    if name:
+        # A subclass is how a project changes the salts: Django derives them
+        # from the class name (spec section 1).
+        return type(name, (SessionStore,), {"__qualname__": name})
+    return SessionStore
+
+
+def jsonable(value):
+    """json.dumps default: values only pickle can carry, shown by repr."""
+    return {"__repr__": repr(value), "__type__": type(value).__name__}
+
+
+def op_info(Store, req):
+    import django
+
+    return {"version": django.get_version(), "python": sys.version.split()[0]}
+
+
+def op_encode(Store, req):
+    return [Store().encode(d) for d in req]
+
+
+def op_decode(Store, req):
+    out = []
+    for text in req:
+        try:
+            out.append({"ok": True, "data": Store().decode(text)})
+        except Exception as e:  # report what Django raised, as the spec lists it
+            out.append({"ok": False, "error": type(e).__name__, "message": str(e)})
+    return out
+
+
+def fill(store, data):
+    # clear() empties the cache without loading the file; update() marks it
+    # modified. save() then writes exactly data.
+    store.clear()
+    store.update(data)
+
+
+def op_save(Store, req):
+    from django.contrib.sessions.backends.base import CreateError, UpdateError
+
+    out = []
+    for item in req:
+        s = Store(session_key=item["key"])
+        fill(s, item["data"])
+        try:
+            s.save(must_create=bool(item.get("must_create")))
+            out.append({"ok": True, "key": s.session_key})
+        except (CreateError, UpdateError) as e:
+            out.append({"ok": False, "key": s.session_key, "error": type(e).__name__})
+    return out
+
+
+def session_path(key):
+    """Where the file backend keeps key (spec 7.1), for reporting only."""
+    import tempfile
+    from django.conf import settings
+
+    directory = settings.SESSION_FILE_PATH or tempfile.gettempdir()
+    return os.path.join(directory, settings.SESSION_COOKIE_NAME + (key or ""))
+
+
+def op_load(Store, req):
+    out = []
+    for key in req:
+        s = Store(session_key=key)
+        path = session_path(key)
+        existed = os.path.exists(path)
+        try:
+            data = s.load()
+        except Exception as e:
+            out.append({"ok": False, "error": type(e).__name__, "message": str(e), "existed": existed})
+            continue
+        out.append({
+            "ok": True,
+            "data": data,
+            "key": s.session_key,  # None: key dropped; a new key: load() created one
+            "key_kept": s.session_key == key,
+            "existed": existed,
+            "exists_after": os.path.exists(path),
+        })
+    return out
+
+
+def op_exists(Store, req):
+    return [Store().exists(key) for key in req]
+
+
+def op_create(Store, req):
+    keys = []
+    for data in req:
+        s = Store()
+        fill(s, data)
+        s.save()  # no key yet: save() calls create(), which picks a fresh key
+        keys.append(s.session_key)
+    return keys
+
+
+def op_delete(Store, req):
+    for key in req:
+        Store().delete(key)
+    return None
+
+
+def op_clear_expired(Store, req):
+    Store.clear_expired()
+    return None
+
+
+def op_bench_decode(Store, req):
+    """Time SessionStore().decode over req["texts"], best of req["rounds"].
+
+    Only the loop is timed (time.perf_counter), so interpreter start and the
+    Django import do not count. A result that is {} counts as a failure.
+    """
+    texts = req["texts"]
+    store = Store()
+    best, failures = None, 0
+    for _ in range(int(req.get("rounds", 3))):
+        start = time.perf_counter()
+        for text in texts:
+            store.decode(text)
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    for text in texts:
+        if not store.decode(text):
+            failures += 1
+    return {"seconds": best, "n": len(texts), "failures": failures}
+
+
+def looping(req, step):
+    """Run step() until req["seconds"] pass or req["stop_file"] appears.
+
+    req["ready_file"] is created once Django is set up, so the Go side can
+    start its own half of a concurrency test at the right moment.
+    """
+    deadline = time.monotonic() + float(req.get("seconds", 1))
+    stop = req.get("stop_file")
+    if req.get("ready_file"):
+        open(req["ready_file"], "w").close()
+    n, errors, samples = 0, 0, []
+    while time.monotonic() < deadline and not (stop and os.path.exists(stop)):
+        try:
+            problem = step()
+        except Exception as e:
+            problem = "%s: %s" % (type(e).__name__, e)
+        n += 1
+        if problem:
+            errors += 1
+            if len(samples) < 10:
+                samples.append(problem)
+    return {"iterations": n, "errors": errors, "samples": samples}
+
+
+def op_loop_save(Store, req):
+    """Save req["sessions"] ([{key, data}]) round-robin; exceptions count as errors."""
+    sessions = req["sessions"]
+    i = [0]
+
+    def step():
+        item = sessions[i[0] % len(sessions)]
+        i[0] += 1
+        s = Store(session_key=item["key"])
+        fill(s, item["data"])
+        s.save()
+        return None
+
+    return looping(req, step)
+
+
+def op_loop_load(Store, req):
+    """Load req["keys"] round-robin while someone else saves them.
+
+    An error is an exception, or a load that does not return one of the
+    allowed sessions (req["want"][key] is a list of acceptable dicts; empty
+    or missing means any non-empty dict), or a load that dropped the key.
+    """
+    keys = req["keys"]
+    want = req.get("want") or {}
+    i = [0]
+
+    def step():
+        key = keys[i[0] % len(keys)]
+        i[0] += 1
+        s = Store(session_key=key)
+        data = s.load()
+        if s.session_key != key:
+            return "%s: key dropped or replaced (now %r)" % (key, s.session_key)
+        allowed = want.get(key)
+        if allowed and data not in allowed:
+            return "%s: unexpected data %r" % (key, data)
+        if not allowed and not data:
+            return "%s: empty session" % key
+        return None
+
+    return looping(req, step)
+
+
+OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
+
+
+def main():
+    warnings.simplefilter("ignore")  # PickleSerializer's deprecation warning on 4.x
+    msg = json.load(sys.stdin)
+    op = OPS.get(msg["op"])
+    if op is None:
+        sys.exit("djsession.py: unknown op %r (have %s)" % (msg["op"], ", ".join(sorted(OPS))))
+    Store = configure(msg["settings"])
+    resp = op(Store, msg.get("req"))
+    json.dump({"resp": resp}, sys.stdout, default=jsonable)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.exit(1)

@@ -1,0 +1,103 @@
+package harness
+
+import "encoding/json"
+
+// Request and answer shapes of djsession.py's ops. Session data travels as
+// json.RawMessage so that key order and big integers survive unchanged.
+
+// Op names.
+const (
+	OpInfo         = "info"          // req nil -> Info
+	OpEncode       = "encode"        // []json.RawMessage -> []string (SessionStore().encode)
+	OpDecode       = "decode"        // []string -> []DecodeResult (SessionStore().decode)
+	OpSave         = "save"          // []SaveItem -> []SaveResult (file backend save)
+	OpLoad         = "load"          // []string keys -> []LoadResult (file backend load)
+	OpExists       = "exists"        // []string keys -> []bool
+	OpCreate       = "create"        // []json.RawMessage -> []string new keys
+	OpDelete       = "delete"        // []string keys -> nil
+	OpClearExpired = "clear_expired" // nil -> nil (SessionStore.clear_expired())
+	OpLoopSave     = "loop_save"     // LoopSaveRequest -> LoopResult
+	OpLoopLoad     = "loop_load"     // LoopLoadRequest -> LoopResult
+	OpBenchDecode  = "bench_decode"  // BenchRequest -> BenchResult
+)
+
+// Info is what OpInfo answers.
+type Info struct {
+	Version string `json:"version"` // django.get_version()
+	Python  string `json:"python"`
+}
+
+// DecodeResult is one SessionStore().decode(text). Django returns {} for
+// data it rejects (bad signature, corrupt payload); some corrupt data makes
+// 3.2 raise instead (spec 3.4): then OK is false and Error names the exception.
+type DecodeResult struct {
+	OK      bool            `json:"ok"`
+	Data    json.RawMessage `json:"data"`
+	Error   string          `json:"error"`
+	Message string          `json:"message"`
+}
+
+// SaveItem is one file-backend save(must_create).
+type SaveItem struct {
+	Key        string          `json:"key"`
+	Data       json.RawMessage `json:"data"`
+	MustCreate bool            `json:"must_create"`
+}
+
+// SaveResult: OK, or Error "CreateError" / "UpdateError".
+type SaveResult struct {
+	OK    bool   `json:"ok"`
+	Key   string `json:"key"`
+	Error string `json:"error"`
+}
+
+// LoadResult is SessionStore(key).load() of the file backend.
+type LoadResult struct {
+	OK          bool            `json:"ok"` // false: load raised Error (e.g. UnicodeDecodeError, binascii.Error)
+	Data        json.RawMessage `json:"data"`
+	Key         *string         `json:"key"`      // session_key after load: nil = dropped (missing file, invalid key)
+	KeyKept     bool            `json:"key_kept"` // load kept the key (false: dropped, or expired and re-created)
+	Existed     bool            `json:"existed"`  // the file existed before load
+	ExistsAfter bool            `json:"exists_after"`
+	Error       string          `json:"error"`
+	Message     string          `json:"message"`
+}
+
+// LoopSaveRequest saves Sessions round-robin for Seconds, or until StopFile
+// exists; ReadyFile is created once Django is set up and the loop starts.
+type LoopSaveRequest struct {
+	Sessions  []SaveItem `json:"sessions"`
+	Seconds   float64    `json:"seconds"`
+	StopFile  string     `json:"stop_file,omitempty"`
+	ReadyFile string     `json:"ready_file,omitempty"`
+}
+
+// LoopLoadRequest loads Keys round-robin. Want[key], when given, lists the
+// sessions a load may return; otherwise any non-empty session is fine.
+type LoopLoadRequest struct {
+	Keys      []string                     `json:"keys"`
+	Want      map[string][]json.RawMessage `json:"want,omitempty"`
+	Seconds   float64                      `json:"seconds"`
+	StopFile  string                       `json:"stop_file,omitempty"`
+	ReadyFile string                       `json:"ready_file,omitempty"`
+}
+
+// LoopResult counts iterations and failures (exceptions or wrong data).
+type LoopResult struct {
+	Iterations int      `json:"iterations"`
+	Errors     int      `json:"errors"`
+	Samples    []string `json:"samples"` // up to 10 failure descriptions
+}
+
+// BenchRequest times SessionStore().decode over Texts, best of Rounds.
+type BenchRequest struct {
+	Texts  []string `json:"texts"`
+	Rounds int      `json:"rounds"`
+}
+
+// BenchResult: the best round's wall time of the decode loop alone.
+type BenchResult struct {
+	Seconds  float64 `json:"seconds"`
+	N        int     `json:"n"`
+	Failures int     `json:"failures"` // decodes that returned {}
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionfs/sessionfs/codec"
+)
+
+func TestSaveRoundTrip(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	const key = "roundtrip0001"
+	in := `{"b": 1, "a": [true, null, "é"], "_auth_user_id": "7"}`
+	meta, err := s.Save(ctx, key, []byte(in), SaveOptions{MustCreate: true})
+	if err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	sess, err := s.Load(ctx, key)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	pretty, err := codec.Pretty(sess.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\n  \"b\": 1,\n  \"a\": [\n    true,\n    null,\n    \"é\"\n  ],\n  \"_auth_user_id\": \"7\"\n}\n"; string(pretty) != want {
+		t.Errorf("loaded %s, want %s", pretty, want)
+	}
+	if sess.UserID != "7" || meta.UserID != "7" {
+		t.Errorf("UserID = %q / %q, want 7", sess.UserID, meta.UserID)
+	}
+	if meta.Size != int64(len(pretty)) || sess.Size != meta.Size {
+		t.Errorf("Size = %d / %d, want %d", meta.Size, sess.Size, len(pretty))
+	}
+	if !meta.ID.Equal(sess.ID) {
+		t.Errorf("Save's FileID %+v differs from Load's %+v", meta.ID, sess.ID)
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode())
+	}
+	if sess.Info.Format != codec.FormatSigned || sess.Info.KeyIndex != 0 {
+		t.Errorf("Info %+v, want format signed with the current key", sess.Info)
+	}
+	assertNoTempFiles(t, s)
+}
+
+func assertNoTempFiles(t *testing.T, s *FileStore) {
+	t.Helper()
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), tempInfix) {
+			t.Errorf("temp file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestSaveTempFileNamingAndFsync(t *testing.T) {
+	s, _ := newTestStore(t, func(c *Config) { c.NoFsync = false })
+	const key = "tempnaming01"
+	var seenTemp string
+	var syncs []string
+	s.hooks.synced = func(what string) { syncs = append(syncs, what) }
+	s.hooks.beforeRename = func(tmpName string) error {
+		seenTemp = tmpName
+		fi, err := os.Stat(tmpName)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("temp file mode %v, want 0600", fi.Mode())
+		}
+		return nil
+	}
+	save(t, s, key, `{"a":1}`)
+	if filepath.Dir(seenTemp) != s.cfg.Dir {
+		t.Errorf("temp file %s not in the session directory", seenTemp)
+	}
+	if !regexp.MustCompile(`^sessionid` + key + `_out_[0-9]+$`).MatchString(filepath.Base(seenTemp)) {
+		t.Errorf("temp file name %s, want sessionid%s_out_<random>", filepath.Base(seenTemp), key)
+	}
+	if strings.Join(syncs, ",") != "file,dir" {
+		t.Errorf("fsyncs %v, want file then dir", syncs)
+	}
+	syncs = nil
+	s.cfg.NoFsync = true
+	save(t, s, key, `{"a":2}`)
+	if len(syncs) != 0 {
+		t.Errorf("NoFsync: fsyncs %v", syncs)
+	}
+	assertNoTempFiles(t, s)
+}
+
+func TestSaveKeepsModTime(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	const key = "keepmtime01"
+	mtime := time.Date(2024, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	meta, err := s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{ModTime: mtime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(mtime) || !meta.ID.ModTime.Equal(mtime) {
+		t.Errorf("mtime %v (meta %v), want %v", fi.ModTime(), meta.ID.ModTime, mtime)
+	}
+	if want := mtime.Add(DefaultCookieAge); !meta.Expiry.Equal(want) {
+		t.Errorf("Expiry %v, want mtime + cookie age %v", meta.Expiry, want)
+	}
+}
+
+func TestSaveErrorsLeaveDirectoryUnchanged(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	copyVector(t, s, keySmall)
+	before := snapshot(t, s.cfg.Dir)
+
+	for name, body := range map[string]string{"array": `[1,2]`, "invalid": `{"a":`, "duplicate": `{"a":1,"a":2}`} {
+		for _, mustCreate := range []bool{false, true} {
+			for _, key := range []string{keySmall, "brandnewkey1"} {
+				_, err := s.Save(ctx, key, []byte(body), SaveOptions{MustCreate: mustCreate})
+				if !errors.Is(err, codec.ErrInvalidSession) {
+					t.Errorf("%s must-create=%v %s: %v, want ErrInvalidSession", name, mustCreate, key, err)
+				}
+			}
+		}
+	}
+	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
+
+	// A failure after the temp file exists (the rename refused): the temp
+	// file and a placeholder this save created are removed; the existing
+	// session is unchanged.
+	boom := errors.New("injected failure")
+	s.hooks.beforeRename = func(string) error { return boom }
+	for _, opt := range []SaveOptions{{}, {MustCreate: true}} {
+		for _, key := range []string{keySmall, "brandnewkey2"} {
+			_, err := s.Save(ctx, key, []byte(`{"x":1}`), opt)
+			wantErr := boom
+			if opt.MustCreate && key == keySmall {
+				wantErr = ErrExists
+			}
+			if !errors.Is(err, wantErr) {
+				t.Errorf("Save %s %+v = %v, want %v", key, opt, err, wantErr)
+			}
+		}
+	}
+	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
+}
+
+func TestSaveMustCreate(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	copyVector(t, s, keySmall)
+	before := snapshot(t, s.cfg.Dir)
+	if _, err := s.Save(ctx, keySmall, []byte(`{"a":1}`), SaveOptions{MustCreate: true}); !errors.Is(err, ErrExists) {
+		t.Fatalf("must-create on an existing key: %v, want ErrExists", err)
+	}
+	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
+	// Without MustCreate a missing key is created (sessionfs put), an
+	// existing one replaced.
+	save(t, s, "createdbyput", `{"a":1}`)
+	save(t, s, keySmall, `{"replaced":true}`)
+	sess, err := s.Load(ctx, keySmall)
+	if err != nil || string(sess.JSON) != `{"replaced":true}` {
+		t.Errorf("after replace: %v %v", sess, err)
+	}
+}
+
+func TestSaveIfMatch(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	const key = "ifmatch0001"
+	first := save(t, s, key, `{"v":1}`)
+	second := save(t, s, key, `{"v":2}`) // someone else's save after our read of v1
+	_, err := s.Save(ctx, key, []byte(`{"v":3}`), SaveOptions{IfMatch: &first.ID})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale IfMatch: %v, want ErrConflict", err)
+	}
+	sess, err := s.Load(ctx, key)
+	if err != nil || string(sess.JSON) != `{"v":2}` {
+		t.Errorf("after conflict: %s %v, want v2 kept", sess.JSON, err)
+	}
+	assertNoTempFiles(t, s)
+	if _, err := s.Save(ctx, key, []byte(`{"v":3}`), SaveOptions{IfMatch: &second.ID}); err != nil {
+		t.Errorf("current IfMatch: %v", err)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, key, []byte(`{"v":4}`), SaveOptions{IfMatch: &second.ID}); !errors.Is(err, ErrConflict) {
+		t.Errorf("IfMatch on a deleted session: %v, want ErrConflict", err)
+	}
+	if ok, _ := s.Exists(ctx, key); ok {
+		t.Errorf("conflicting save recreated the deleted session")
+	}
+}
