@@ -1,0 +1,468 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sessionfs/sessionfs/fusefs"
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// Mount flag names.
+const (
+	flagReadOnly        = "read-only"
+	flagAllowOther      = "allow-other"
+	flagLogFormat       = "log-format"
+	flagDebug           = "debug"
+	flagForce           = "force"
+	flagScratchMaxFiles = "scratch-max-files"
+	flagScratchMaxBytes = "scratch-max-bytes"
+	flagCacheTimeout    = "cache-timeout"
+	flagReadDirPlus     = "readdirplus"
+	flagLazy            = "lazy"
+)
+
+// defaultCacheTimeout: measured with make bench-mount, 10 ms of kernel
+// caching turns `ls -l` of 1,000 sessions from 3,007 FUSE requests into 11
+// (with readdirplus), while a size or mtime Django changes is stale for at
+// most 10 ms. Content is never cached.
+const defaultCacheTimeout = 10 * time.Millisecond
+
+// readyLine starts the line mount prints on stdout once the kernel serves
+// the mount point: scripts and tests wait for it.
+const readyLine = "sessionfs: mounted"
+
+func mountCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "mount",
+			Usage:     "serve the sessions as <key>.json files at MOUNTPOINT, in the foreground, until Ctrl-C or umount",
+			ArgsUsage: "MOUNTPOINT",
+			Flags:     mountFlags(),
+			Action:    mountAction,
+		},
+		{
+			Name:      "umount",
+			Usage:     "unmount a sessionfs mount point (from another shell)",
+			ArgsUsage: "MOUNTPOINT",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: flagLazy, Usage: "detach now even if busy or if the serving process is gone (fusermount3 -u -z)"},
+			},
+			Action: umountAction,
+		},
+		{
+			Name:  "demo",
+			Usage: "mount ./mnt over ./.sessions with a development key and a few demo sessions (make run)",
+			Flags: mountFlags(),
+			Action: func(c *cli.Context) error {
+				return demoAction(c)
+			},
+		},
+	}
+}
+
+func mountFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: flagReadOnly, EnvVars: []string{"SESSIONFS_READ_ONLY"},
+			Usage: "refuse every change (EROFS)"},
+		&cli.BoolFlag{Name: flagAllowOther, EnvVars: []string{"SESSIONFS_ALLOW_OTHER"},
+			Usage: "let other users (e.g. the web server's) see the mount; adds default_permissions (root, or user_allow_other in /etc/fuse.conf)"},
+		&cli.StringFlag{Name: flagLogFormat, EnvVars: []string{"SESSIONFS_LOG_FORMAT"}, Value: "text",
+			Usage: "log format on stderr: text or json"},
+		&cli.BoolFlag{Name: flagDebug, EnvVars: []string{"SESSIONFS_DEBUG"},
+			Usage: "log every FUSE request and reply (go-fuse's debug output)"},
+		&cli.BoolFlag{Name: flagForce,
+			Usage: "recover a mount point left broken by a killed process, or take over a mounted one (lazy unmount first)"},
+		&cli.IntFlag{Name: flagScratchMaxFiles, EnvVars: []string{"SESSIONFS_SCRATCH_MAX_FILES"}, Value: fusefs.DefaultScratchMaxFiles,
+			Usage: "most editor/temp files kept in memory at once (more: ENOSPC)"},
+		&cli.Int64Flag{Name: flagScratchMaxBytes, EnvVars: []string{"SESSIONFS_SCRATCH_MAX_BYTES"}, Value: fusefs.DefaultScratchMaxBytes,
+			Usage: "most bytes editor/temp files hold together (more: ENOSPC)"},
+		&cli.DurationFlag{Name: flagCacheTimeout, EnvVars: []string{"SESSIONFS_CACHE_TIMEOUT"}, Value: defaultCacheTimeout,
+			Usage: "how long the kernel may keep a session's name, size and mtime (content is always read afresh); 0: Django's changes show at once, at three FUSE requests per file for ls -l"},
+		&cli.BoolFlag{Name: flagReadDirPlus, EnvVars: []string{"SESSIONFS_READDIRPLUS"}, Value: true,
+			Usage: "send attributes with directory listings (pays off only with --cache-timeout > 0; --readdirplus=false to disable)"},
+	}
+}
+
+// newLogger builds the process logger from --log-format.
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	switch f := c.String(flagLogFormat); f {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	default:
+		return nil, usageErrorf("--%s must be text or json, not %q", flagLogFormat, f)
+	}
+}
+
+func mountAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageErrorf("usage: sessionfs mount [flags] MOUNTPOINT")
+	}
+	st, err := newStore(c)
+	if err != nil {
+		return err
+	}
+	return serve(c, st, c.Args().First(), "")
+}
+
+// serve mounts st at mountpoint and blocks until it is unmounted: by a
+// signal here, or by umount from another shell. banner is printed once the
+// mount is ready.
+func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error {
+	log, err := newLogger(c, os.Stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	backing := st.Config().Dir
+	mnt, err := checkMountpoint(mountpoint, backing, c.Bool(flagForce), log)
+	if err != nil {
+		return err
+	}
+	opt := fusefs.Options{
+		BackingDir:      backing,
+		ReadOnly:        c.Bool(flagReadOnly),
+		AllowOther:      c.Bool(flagAllowOther),
+		Debug:           c.Bool(flagDebug),
+		ScratchMaxFiles: c.Int(flagScratchMaxFiles),
+		ScratchMaxBytes: c.Int64(flagScratchMaxBytes),
+		Logger:          log,
+		CacheTimeout:    c.Duration(flagCacheTimeout),
+		ReadDirPlus:     c.Bool(flagReadDirPlus),
+	}
+	if err := syscall.Access("/dev/fuse", 6 /* R_OK|W_OK */); err != nil {
+		return fmt.Errorf("cannot use /dev/fuse: %w (install fuse3; in a container pass --device /dev/fuse)", err)
+	}
+	srv, err := fusefs.Mount(mnt, st, opt)
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, mountHint(err))
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		log.Info("unmounting", "signal", sig.String(), "mountpoint", mnt)
+		unmountServer(srv, mnt, log)
+	}()
+
+	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther)
+	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, backing, mnt, mnt)
+	if banner != "" {
+		fmt.Print(banner)
+	}
+	srv.Wait()
+	log.Info("unmounted", "mountpoint", mnt)
+	return nil
+}
+
+// unmountServer asks the kernel to unmount; if files are still open there
+// it detaches lazily, so a signal always ends the process.
+func unmountServer(srv *fuse.Server, mnt string, log *slog.Logger) {
+	for i := 0; i < 3; i++ {
+		err := srv.Unmount()
+		if err == nil {
+			return
+		}
+		log.Warn("unmount failed, retrying", "err", err)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := lazyUnmount(mnt); err != nil {
+		log.Error("lazy unmount failed", "err", err)
+	}
+}
+
+// lazyUnmount detaches mnt even if busy or if its server is gone.
+func lazyUnmount(mnt string) error {
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err == nil {
+			return nil
+		}
+	}
+	out, err := exec.Command(fusermount(), "-u", "-z", mnt).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u -z %s: %w: %s", mnt, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func fusermount() string {
+	if p, err := exec.LookPath("fusermount3"); err == nil {
+		return p
+	}
+	return "fusermount"
+}
+
+// checkMountpoint returns the absolute mount point after refusing what
+// cannot work: a mount point inside the backing directory (or the other way
+// round: the store would read through its own mount), a missing directory,
+// and a mount point already mounted or left broken by a killed process,
+// which --force recovers with a lazy unmount.
+func checkMountpoint(mountpoint, backing string, force bool, log *slog.Logger) (string, error) {
+	mnt, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return "", fmt.Errorf("mount point %s: %w", mountpoint, err)
+	}
+	mounted := isMounted(mnt)
+	_, statErr := os.Stat(mnt)
+	broken := errors.Is(statErr, syscall.ENOTCONN)
+	switch {
+	case (broken || mounted) && force:
+		log.Warn("detaching the previous mount", "mountpoint", mnt, "broken", broken)
+		if err := lazyUnmount(mnt); err != nil {
+			return "", err
+		}
+		_, statErr = os.Stat(mnt)
+	case broken:
+		return "", fmt.Errorf("mount point %s is broken (transport endpoint is not connected): "+
+			"the process serving it was killed. Run `sessionfs umount --lazy %s` (or fusermount3 -u -z %s), "+
+			"or mount again with --force", mnt, mnt, mnt)
+	case mounted:
+		return "", fmt.Errorf("%s is already a mount point: unmount it first (sessionfs umount %s) or use --force", mnt, mnt)
+	}
+	if statErr != nil {
+		return "", fmt.Errorf("mount point: %w (create the directory first)", statErr)
+	}
+	realMnt, err := filepath.EvalSymlinks(mnt)
+	if err != nil {
+		return "", fmt.Errorf("mount point: %w", err)
+	}
+	realBacking, err := filepath.EvalSymlinks(backing)
+	if err != nil {
+		return "", fmt.Errorf("backing directory: %w", err)
+	}
+	if within(realMnt, realBacking) || within(realBacking, realMnt) {
+		return "", usageErrorf("mount point %s and backing directory %s must not contain each other", mnt, backing)
+	}
+	return mnt, nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// isMounted reports whether mnt is a mount point, from /proc/self/mountinfo
+// (stat would hang or fail on a broken one).
+func isMounted(mnt string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == mnt {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountHint explains the usual reasons a mount fails.
+func mountHint(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no such file") && strings.Contains(msg, "fusermount"):
+		return "hint: install fuse3 (apt-get install fuse3), which provides fusermount3"
+	case strings.Contains(msg, "/dev/fuse"):
+		return "hint: /dev/fuse is missing or not accessible (containers: --device /dev/fuse --cap-add SYS_ADMIN)"
+	case strings.Contains(msg, "allow_other"):
+		return "hint: --allow-other needs root or user_allow_other in /etc/fuse.conf"
+	}
+	return "hint: run with --debug for go-fuse's log"
+}
+
+func umountAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageErrorf("usage: sessionfs umount [--lazy] MOUNTPOINT")
+	}
+	mnt, err := filepath.Abs(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if !isMounted(mnt) {
+		return fmt.Errorf("%s is not mounted", mnt)
+	}
+	if c.Bool(flagLazy) {
+		return lazyUnmount(mnt)
+	}
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(mnt, 0); err == nil {
+			return nil
+		}
+	}
+	out, err := exec.Command(fusermount(), "-u", mnt).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("unmounting %s: %s (files open there? close them, or use --lazy)", mnt, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Demo defaults: `make run` works with no flags on a fresh checkout.
+const (
+	demoBacking = ".sessions"
+	demoKeyFile = ".sessions.key"
+	demoMount   = "mnt"
+)
+
+// demoAction prepares ./.sessions, a development secret key beside it
+// (0600, generated once) and ./mnt, adds a few sessions when the backing
+// directory is empty, and serves the mount like `mount`.
+func demoAction(c *cli.Context) error {
+	if !flagSetLocally(c, flagSessionFilePath) {
+		if err := os.MkdirAll(demoBacking, 0o700); err != nil {
+			return fmt.Errorf("demo backing directory: %w", err)
+		}
+		if err := c.Set(flagSessionFilePath, demoBacking); err != nil {
+			return err
+		}
+	}
+	if !flagSetLocally(c, flagSecretKeyFile) && os.Getenv(envSecretKey) == "" {
+		if err := ensureDemoKey(demoKeyFile); err != nil {
+			return err
+		}
+		if err := c.Set(flagSecretKeyFile, demoKeyFile); err != nil {
+			return err
+		}
+	}
+	mnt := demoMount
+	if c.NArg() > 0 {
+		mnt = c.Args().First()
+	}
+	if err := os.MkdirAll(mnt, 0o700); err != nil && !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("demo mount point: %w", err)
+	}
+	st, err := newStore(c)
+	if err != nil {
+		return err
+	}
+	keys, err := seedDemoSessions(c.Context, st)
+	if err != nil {
+		return err
+	}
+	return serve(c, st, mnt, demoBanner(st.Config().Dir, mnt, keys))
+}
+
+// ensureDemoKey writes a random development SECRET_KEY to path unless it exists.
+func ensureDemoKey(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789!@#%^&*(-_=+)"
+	key := []byte(rand.Text() + rand.Text())
+	for i := range key {
+		key[i] = alphabet[int(key[i])%len(alphabet)]
+	}
+	if err := os.WriteFile(path, append(key, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing the demo secret key: %w", err)
+	}
+	return nil
+}
+
+// demoSessions are what a small Django site keeps in sessions.
+var demoSessions = []string{
+	`{"_auth_user_id": "1", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend", "_auth_user_hash": "5f4dcc3b5aa765d61d8327deb882cf99", "theme": "dark"}`,
+	`{"cart": [{"sku": "TEA-42", "qty": 2}, {"sku": "MUG-7", "qty": 1}], "currency": "EUR"}`,
+	`{"_auth_user_id": "42", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend", "_auth_user_hash": "0d107d09f5bbe40cade3de5c71e9e9b7", "django_language": "fr", "visits": 17}`,
+}
+
+// seedDemoSessions saves the demo sessions when the directory has none and
+// returns the keys of the sessions it holds.
+func seedDemoSessions(ctx context.Context, st *store.FileStore) ([]string, error) {
+	var keys []string
+	err := st.Scan(ctx, func(e store.Entry) error {
+		keys = append(keys, e.Key)
+		return nil
+	})
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	for _, js := range demoSessions {
+		key := demoKey()
+		if _, err := st.Save(ctx, key, []byte(js), store.SaveOptions{MustCreate: true}); err != nil {
+			return nil, fmt.Errorf("creating demo session: %w", err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// demoKey is a new key as Django makes them: 32 characters of [a-z0-9].
+func demoKey() string {
+	const chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := []byte(rand.Text() + rand.Text())[:32]
+	for i := range b {
+		b[i] = chars[int(b[i])%len(chars)]
+	}
+	return string(b)
+}
+
+func demoBanner(backing, mnt string, keys []string) string {
+	key := "KEY"
+	if len(keys) > 0 {
+		key = keys[0]
+	}
+	return fmt.Sprintf(`
+Try, in another shell:
+  ls -l %[2]s
+  cat %[2]s/%[3]s.json
+  sed -i 's/"dark"/"light"/' %[2]s/%[3]s.json     # edit in place; invalid JSON is refused (EINVAL)
+  vim %[2]s/%[3]s.json
+  rm %[2]s/%[3]s.json                               # logs that user out
+Point Django at the backing directory to serve these sessions:
+  SESSION_ENGINE = "django.contrib.sessions.backends.file"
+  SESSION_FILE_PATH = %[1]q
+  SECRET_KEY = open(%[4]q).read().strip()
+Ctrl-C unmounts.
+`, absPath(backing), mnt, key, absPath(demoKeyFile))
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

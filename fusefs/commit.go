@@ -1,0 +1,93 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// commit saves a writer's document through the store (encode, sign, temp
+// file, rename). Invalid content fails with EINVAL and leaves the backing
+// file as it was; the reason goes to the log, because close(2) can only
+// carry an errno.
+func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := h.node
+	n.mu.Lock()
+	key, pending, replace, keepMod, gone := n.key, n.pending, n.replace, n.keepMod, n.gone
+	n.mu.Unlock()
+	if pending && !h.isDirty() {
+		n.mu.Lock()
+		idle := n.dirtyWriter() == nil
+		n.mu.Unlock()
+		if idle && d.pending[key] == n {
+			// A create closed with nothing written makes no session: the
+			// name goes now, not at the asynchronous Release. A descriptor
+			// still open (bash's `>` flushes a dup first) commits later
+			// all the same.
+			delete(d.pending, key)
+		}
+	}
+	saved, e := d.saveHandle(ctx, h, key, pending, replace, keepMod, gone)
+	if !saved {
+		return e
+	}
+	n.mu.Lock() // after the handle's lock is released: the order is node, then handle
+	n.pending, n.replace = false, false
+	n.mu.Unlock()
+	if d.pending[key] == n {
+		delete(d.pending, key)
+	}
+	d.unshadow(key)
+	return 0
+}
+
+// saveHandle saves h's buffer if it was written since the last commit and
+// reports whether it did. Caller holds d.mu, not the node's lock.
+func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace bool, keepMod time.Time, gone bool) (bool, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.written {
+		return false, 0 // bash's close of a dup'ed descriptor, or a writer that only read
+	}
+	if gone {
+		d.log.Warn("save refused: the session was removed or renamed while open", "session", key)
+		return false, syscall.ESTALE
+	}
+	opt := store.SaveOptions{ModTime: h.modTime}
+	if pending {
+		opt.MustCreate = !replace
+		if replace {
+			opt.ModTime = keepMod
+		}
+	}
+	meta, err := d.store.Save(ctx, key, h.buf, opt)
+	if err != nil {
+		if len(h.buf) == 0 && !h.wrote {
+			// bash's `>` closes its first descriptor before writing: not
+			// worth a warning, and bash ignores the error anyway.
+			d.log.Debug("empty content not saved", "session", key)
+		} else {
+			d.log.Warn("save rejected, session unchanged", "session", key, "err", err)
+		}
+		return false, errno(d.log, "flush", err)
+	}
+	d.log.Info("session saved", "session", key, "created", opt.MustCreate)
+	h.written = false
+	if h.modTime.IsZero() {
+		h.modTime = meta.ID.ModTime
+	}
+	return true, 0
+}
+
+// unshadow makes a key renamed away to a backup name visible again; the
+// backup stays as a plain scratch file. Caller holds d.mu.
+func (d *rootDir) unshadow(key string) {
+	if e := d.shadow[key]; e != nil {
+		e.shadowOf = ""
+		delete(d.shadow, key)
+	}
+}

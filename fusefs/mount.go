@@ -1,0 +1,133 @@
+// Package fusefs serves a session store as a directory of pretty JSON files.
+//
+// It only translates FUSE operations into store.Store calls: one <key>.json
+// file per live session, plus an in-memory scratch area for the files editors
+// and tools create beside the file they edit (swap, backup and temp files).
+// Nothing here touches the backing directory except Statfs.
+package fusefs
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultScratchMaxFiles = 256
+	DefaultScratchMaxBytes = 64 << 20
+	DefaultMaxSessionSize  = store.DefaultMaxFileSize
+)
+
+// Options configure a mount. The zero value is a private, writable mount.
+type Options struct {
+	BackingDir      string // shown as the mount's source and used for statfs; may be empty
+	ReadOnly        bool   // every change fails with EROFS
+	AllowOther      bool   // let other users in (adds default_permissions)
+	Debug           bool   // log every FUSE request (go-fuse's debug output, on stderr)
+	ScratchMaxFiles int    // scratch entries (editor and temp files) at once; default DefaultScratchMaxFiles
+	ScratchMaxBytes int64  // bytes held by scratch entries together; default DefaultScratchMaxBytes
+	MaxSessionSize  int64  // largest JSON a session file may be written with; default DefaultMaxSessionSize
+	Logger          *slog.Logger
+	UID, GID        uint32 // owner shown for every file; default the mounting process's
+
+	// CacheTimeout is how long the kernel may keep a committed session's
+	// name and attributes (size, mtime) without asking again. Content is
+	// never cached (direct I/O, read afresh at each open); scratch files,
+	// sessions being written and failed lookups always get zero. Zero means
+	// a size or mtime Django changes shows at once; a few milliseconds cut
+	// `ls -l` from three requests per file to one or none (README).
+	CacheTimeout time.Duration
+	// ReadDirPlus sends the attributes with the listing. With a zero
+	// CacheTimeout it only adds work (measured; see README).
+	ReadDirPlus bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.ScratchMaxFiles <= 0 {
+		o.ScratchMaxFiles = DefaultScratchMaxFiles
+	}
+	if o.ScratchMaxBytes <= 0 {
+		o.ScratchMaxBytes = DefaultScratchMaxBytes
+	}
+	if o.MaxSessionSize <= 0 {
+		o.MaxSessionSize = DefaultMaxSessionSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.UID == 0 && o.GID == 0 {
+		o.UID, o.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
+	return o
+}
+
+// NewRoot returns the root directory node of a mount of st.
+func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
+	opt = opt.withDefaults()
+	return &rootDir{
+		store:   st,
+		opt:     opt,
+		log:     opt.Logger,
+		render:  codec.Pretty,
+		scratch: newScratchArea(opt.ScratchMaxFiles, opt.ScratchMaxBytes),
+		pending: map[string]*sessionNode{},
+		shadow:  map[string]*scratchEntry{},
+	}
+}
+
+// FSOptions are the go-fuse options of a mount: zero cache timeouts for
+// everything but what Lookup and Getattr set per session (CacheTimeout),
+// atomic O_TRUNC (otherwise `cp` and `>` send a handle-less truncate that is
+// not a save), no extended attributes (ENOSYS once, and `ls -l` stops asking
+// for every file).
+func FSOptions(opt Options) *fs.Options {
+	opt = opt.withDefaults()
+	var zero time.Duration // nil would mean go-fuse's 1 s default
+	fsOpt := &fs.Options{
+		EntryTimeout:    &zero,
+		AttrTimeout:     &zero,
+		NegativeTimeout: &zero,
+		UID:             opt.UID,
+		GID:             opt.GID,
+		MountOptions: fuse.MountOptions{
+			FsName:             opt.BackingDir,
+			Name:               "sessionfs",
+			AllowOther:         opt.AllowOther,
+			Debug:              opt.Debug,
+			ExtraCapabilities:  fuse.CAP_ATOMIC_O_TRUNC,
+			DisableReadDirPlus: !opt.ReadDirPlus,
+			DisableXAttrs:      true,
+			// go-fuse tries mount(2) itself when it may, else fusermount3.
+			DirectMount: os.Geteuid() == 0,
+		},
+	}
+	if fsOpt.MountOptions.FsName == "" {
+		fsOpt.MountOptions.FsName = "sessionfs"
+	}
+	if opt.AllowOther {
+		// With other users in, the kernel must check modes itself.
+		fsOpt.MountOptions.Options = append(fsOpt.MountOptions.Options, "default_permissions")
+	}
+	if opt.ReadOnly {
+		fsOpt.MountOptions.Options = append(fsOpt.MountOptions.Options, "ro")
+	}
+	return fsOpt
+}
+
+// Mount mounts st at mountpoint and returns once the kernel serves it.
+// The caller waits with Server.Wait and unmounts with Server.Unmount.
+func Mount(mountpoint string, st store.Store, opt Options) (*fuse.Server, error) {
+	srv, err := fs.Mount(mountpoint, NewRoot(st, opt), FSOptions(opt))
+	if err != nil {
+		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	return srv, nil
+}

@@ -1,0 +1,348 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// Create - FUSE call. A session name creates that session at the first
+// commit (Django's must-create: an existing key with O_EXCL is EEXIST);
+// any other name is a scratch file.
+func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (_ *fs.Inode, _ fs.FileHandle, _ uint32, status syscall.Errno) {
+	defer guard(d.log, "create", &status)
+	if d.opt.ReadOnly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	key, isSession := sessionKey(name)
+	if !isSession {
+		n, errno := d.createScratch(ctx, name, &scratchEntry{mode: mode & 0o7777}, flags)
+		if errno != 0 {
+			return nil, nil, 0, errno
+		}
+		n.entry.attr(&out.Attr, d.opt.UID, d.opt.GID)
+		return &n.Inode, nil, fuse.FOPEN_DIRECT_IO, 0
+	}
+	exists, err := d.store.Exists(ctx, key) // validates the key: EINVAL for "Upper.json"
+	if err != nil {
+		e := errno(d.log, "create", err)
+		if e == syscall.EINVAL {
+			d.log.Warn("create refused: not a valid session key", "name", name, "err", err)
+		}
+		return nil, nil, 0, e
+	}
+	d.mu.Lock()
+	n, errno := d.createSessionLocked(ctx, name, key, exists, flags)
+	d.mu.Unlock()
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	h, errno := n.open(ctx, flags)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	if _, e := n.fillAttr(ctx, &out.Attr); e != 0 {
+		return nil, nil, 0, e
+	}
+	return &n.Inode, h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// createSessionLocked picks the node a create of key opens. Caller holds d.mu.
+func (d *rootDir) createSessionLocked(ctx context.Context, name, key string, exists bool, flags uint32) (*sessionNode, syscall.Errno) {
+	excl := flags&syscall.O_EXCL != 0
+	if n := d.pending[key]; n != nil {
+		if excl {
+			return nil, syscall.EEXIST
+		}
+		return n, 0
+	}
+	shadow := d.shadow[key]
+	if exists && shadow == nil {
+		// The kernel's lookup raced with Django creating the key.
+		if excl {
+			return nil, syscall.EEXIST
+		}
+		return d.sessionChild(ctx, name, key), 0
+	}
+	n := &sessionNode{root: d, key: key, pending: true, created: time.Now()}
+	if shadow != nil && exists {
+		// vim/emacs wrote the backup by rename and now write the new file:
+		// the commit replaces the session, keeping its expiry.
+		n.replace, n.keepMod = true, shadow.shadowMod
+	}
+	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
+	d.pending[key] = n
+	return n, 0
+}
+
+// createScratch adds a scratch entry. flags' O_EXCL decides an existing name.
+func (d *rootDir) createScratch(ctx context.Context, name string, e *scratchEntry, flags uint32) (*scratchNode, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old := d.scratch.byName[name]; old != nil {
+		if flags&syscall.O_EXCL != 0 || e.link {
+			return nil, syscall.EEXIST
+		}
+		return d.scratchChild(ctx, name, old), 0
+	}
+	e.mtime = time.Now()
+	if errno := d.scratch.add(name, e); errno != 0 {
+		d.log.Warn("scratch area full", "name", name, "files", len(d.scratch.byName), "max_files", d.scratch.maxFiles, "max_bytes", d.scratch.maxBytes)
+		return nil, errno
+	}
+	return d.scratchChild(ctx, name, e), 0
+}
+
+// Symlink - FUSE call: only scratch names (emacs's lock file ".#KEY.json").
+func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
+	defer guard(d.log, "symlink", &status)
+	if d.opt.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	if _, isSession := sessionKey(name); isSession {
+		d.log.Warn("symlink refused: a session name is a regular file", "name", name)
+		return nil, syscall.EPERM
+	}
+	n, errno := d.createScratch(ctx, name, &scratchEntry{link: true, target: target, mode: 0o777}, syscall.O_EXCL)
+	if errno != 0 {
+		return nil, errno
+	}
+	n.entry.attr(&out.Attr, d.opt.UID, d.opt.GID)
+	return &n.Inode, 0
+}
+
+// Unlink - FUSE call. Removing KEY.json deletes the session (its user is
+// logged out). Removing an editor's backup of a hidden session shows the
+// session again instead of deleting it: a backup rename never costs a session.
+func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno) {
+	defer guard(d.log, "unlink", &status)
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key, isSession := sessionKey(name)
+	if !isSession {
+		e := d.scratch.remove(name)
+		if e == nil {
+			return syscall.ENOENT
+		}
+		if e.shadowOf != "" {
+			d.unshadow(e.shadowOf)
+		}
+		return 0
+	}
+	if n := d.pending[key]; n != nil {
+		delete(d.pending, key)
+		n.markGone()
+		return 0
+	}
+	if d.shadow[key] != nil {
+		return syscall.ENOENT
+	}
+	if err := d.store.Delete(ctx, key); err != nil {
+		return errno(d.log, "unlink", err)
+	}
+	d.log.Info("session deleted", "session", key)
+	d.markChildGone(name)
+	return 0
+}
+
+// markChildGone makes open writers of the tree's node for name fail instead
+// of resurrecting a deleted or replaced session. Caller holds d.mu.
+func (d *rootDir) markChildGone(name string) {
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*sessionNode); ok {
+			n.markGone()
+		}
+	}
+}
+
+func (n *sessionNode) markGone() {
+	n.mu.Lock()
+	n.gone = true
+	n.mu.Unlock()
+}
+
+// Rename - FUSE call. Four cases by the kinds of the two names:
+// session→session re-keys in the store; scratch→session is a save (sed -i,
+// vim, mv of an edited copy), and leaves everything unchanged on invalid
+// content; session→scratch is an editor's backup rename, which hides the
+// name but keeps the backing session; scratch→scratch stays in memory.
+func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmbedder, to string, flags uint32) (status syscall.Errno) {
+	defer guard(d.log, "rename", &status)
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	if newParent.EmbeddedInode() != &d.Inode {
+		return syscall.EXDEV // there is only one directory; kept for safety
+	}
+	if flags&^uint32(renameNoReplace) != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
+	}
+	noReplace := flags&renameNoReplace != 0
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fromKey, fromSession := sessionKey(from)
+	toKey, toSession := sessionKey(to)
+	switch {
+	case fromSession && toSession:
+		return d.renameSession(ctx, from, fromKey, to, toKey)
+	case !fromSession && toSession:
+		return d.commitScratch(ctx, from, to, toKey, noReplace)
+	case fromSession && !toSession:
+		return d.backupSession(ctx, from, fromKey, to, noReplace)
+	default:
+		return d.renameScratch(from, to, noReplace)
+	}
+}
+
+// renameSession re-keys a session: the store guarantees no moment without
+// either file; the new key must be free (EEXIST otherwise, even for mv).
+func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey string) syscall.Errno {
+	if d.pending[fromKey] != nil || d.pending[toKey] != nil {
+		return syscall.EBUSY // a create through the mount is still open
+	}
+	if d.shadow[fromKey] != nil {
+		return syscall.ENOENT
+	}
+	if d.shadow[toKey] != nil {
+		return syscall.EEXIST
+	}
+	if err := d.store.Rename(ctx, fromKey, toKey); err != nil {
+		return errno(d.log, "rename", err)
+	}
+	d.log.Info("session re-keyed", "from", fromKey, "to", toKey)
+	d.markChildGone(to)
+	if ch := d.GetChild(from); ch != nil {
+		if n, ok := ch.Operations().(*sessionNode); ok {
+			n.mu.Lock()
+			n.key = toKey
+			n.mu.Unlock()
+		}
+	}
+	return 0
+}
+
+// commitScratch saves a scratch file's content as session toKey: the
+// session is replaced in one rename in the backing directory, never missing.
+func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noReplace bool) syscall.Errno {
+	e := d.scratch.byName[from]
+	if e == nil {
+		return syscall.ENOENT
+	}
+	if e.link {
+		d.log.Warn("rename refused: a symlink cannot become a session", "from", from, "to", to)
+		return syscall.EPERM
+	}
+	exists, err := d.store.Exists(ctx, toKey)
+	if err != nil {
+		return errno(d.log, "rename", err)
+	}
+	shadow := d.shadow[toKey]
+	if noReplace && ((exists && shadow == nil) || d.pending[toKey] != nil) {
+		return syscall.EEXIST
+	}
+	e.mu.Lock()
+	data, dirty := append([]byte(nil), e.data...), e.dirty
+	e.mu.Unlock()
+	if shadow == e && !dirty && exists {
+		// The backup comes back unchanged (vim restoring after a failed
+		// write): the backing session never changed, so nothing to save.
+		d.log.Info("backup renamed back unchanged", "session", toKey)
+	} else {
+		opt := store.SaveOptions{MustCreate: !exists}
+		switch {
+		case shadow != nil:
+			opt.ModTime = shadow.shadowMod
+		case exists:
+			meta, err := d.store.Stat(ctx, toKey)
+			if err == nil {
+				opt.ModTime = meta.ID.ModTime
+			}
+		}
+		if _, err := d.store.Save(ctx, toKey, data, opt); err != nil {
+			d.log.Warn("save by rename rejected, session unchanged", "from", from, "session", toKey, "err", err)
+			return errno(d.log, "rename", err)
+		}
+		d.log.Info("session saved", "session", toKey, "from", from, "created", opt.MustCreate)
+	}
+	d.scratch.remove(from)
+	if e.shadowOf != "" {
+		d.unshadow(e.shadowOf)
+	}
+	d.unshadow(toKey)
+	if n := d.pending[toKey]; n != nil {
+		delete(d.pending, toKey)
+		n.markGone()
+	}
+	d.markChildGone(to)
+	return 0
+}
+
+// backupSession handles "KEY.json -> KEY.json~": the scratch file gets the
+// session's current rendering and the name KEY.json is hidden, but the
+// backing session stays until a commit replaces it (the editor's next step)
+// or the user unlinks KEY.json.
+func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, noReplace bool) syscall.Errno {
+	if d.pending[fromKey] != nil {
+		return syscall.EBUSY
+	}
+	if d.shadow[fromKey] != nil {
+		return syscall.ENOENT
+	}
+	if noReplace && d.scratch.byName[to] != nil {
+		return syscall.EEXIST
+	}
+	sess, err := d.store.Load(ctx, fromKey)
+	if err != nil {
+		return errno(d.log, "rename", err)
+	}
+	doc, err := d.render(sess.JSON)
+	if err != nil {
+		return errno(d.log, "rename", err)
+	}
+	if old := d.scratch.remove(to); old != nil && old.shadowOf != "" {
+		d.unshadow(old.shadowOf)
+	}
+	mt := sess.ID.ModTime
+	e := &scratchEntry{data: doc, mode: 0o600, shadowOf: fromKey, shadowMod: mt}
+	if errno := d.scratch.add(to, e); errno != 0 {
+		return errno
+	}
+	e.mtime = mt
+	d.shadow[fromKey] = e
+	d.markChildGone(from)
+	d.log.Info("session hidden behind a backup name; the backing file is kept", "session", fromKey, "backup", to)
+	return 0
+}
+
+// renameScratch moves a scratch entry, replacing any scratch entry at to.
+func (d *rootDir) renameScratch(from, to string, noReplace bool) syscall.Errno {
+	e := d.scratch.byName[from]
+	if e == nil {
+		return syscall.ENOENT
+	}
+	if from == to {
+		return 0
+	}
+	if d.scratch.byName[to] != nil {
+		if noReplace {
+			return syscall.EEXIST
+		}
+		if old := d.scratch.remove(to); old.shadowOf != "" {
+			d.unshadow(old.shadowOf)
+		}
+	}
+	delete(d.scratch.byName, from)
+	d.scratch.byName[to] = e
+	return 0
+}
+
+// renameNoReplace is Linux's RENAME_NOREPLACE (go-fuse only names EXCHANGE).
+const renameNoReplace = 0x1

@@ -1,0 +1,223 @@
+package fusefs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// rootDir is the mount's only directory.
+type rootDir struct {
+	fs.Inode
+
+	store  store.Store
+	opt    Options
+	log    *slog.Logger
+	render func(sessionJSON []byte) ([]byte, error) // codec.Pretty; a test may substitute
+
+	// mu serialises namespace changes and commits, and guards the maps below
+	// and every scratch entry's name. Lock order: mu, then a node's mu, then
+	// a handle's mu.
+	mu      sync.Mutex
+	scratch *scratchArea
+	// pending holds sessions created through the mount and not yet saved:
+	// the name exists for the writer (and for stat) before the first commit.
+	pending map[string]*sessionNode
+	// shadow holds keys renamed onto a scratch name (an editor's backup
+	// "KEY.json -> KEY.json~"). The name is hidden from the mount, but the
+	// backing session stays until a commit replaces it or the backup is
+	// unlinked: Django never finds it missing in between.
+	shadow map[string]*scratchEntry
+}
+
+var (
+	_ = (fs.NodeLookuper)((*rootDir)(nil))
+	_ = (fs.NodeReaddirer)((*rootDir)(nil))
+	_ = (fs.NodeGetattrer)((*rootDir)(nil))
+	_ = (fs.NodeSetattrer)((*rootDir)(nil))
+	_ = (fs.NodeStatfser)((*rootDir)(nil))
+	_ = (fs.NodeFsyncer)((*rootDir)(nil))
+	_ = (fs.NodeCreater)((*rootDir)(nil))
+	_ = (fs.NodeUnlinker)((*rootDir)(nil))
+	_ = (fs.NodeRenamer)((*rootDir)(nil))
+	_ = (fs.NodeSymlinker)((*rootDir)(nil))
+	_ = (fs.NodeMkdirer)((*rootDir)(nil))
+	_ = (fs.NodeMknoder)((*rootDir)(nil))
+	_ = (fs.NodeLinker)((*rootDir)(nil))
+	_ = (fs.NodeRmdirer)((*rootDir)(nil))
+)
+
+// Getattr - FUSE call. The root is private to the mounting user.
+func (d *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | 0o700
+	out.Nlink = 2
+	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	return 0
+}
+
+// Setattr - FUSE call. chmod/chown/utimes of the mount point are accepted and
+// ignored, so tools that copy modes do not fail.
+func (d *rootDir) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	return d.Getattr(ctx, f, out)
+}
+
+// Statfs - FUSE call: the backing directory's file system, so df and tools
+// checking free space see the disk saves go to.
+func (d *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) (status syscall.Errno) {
+	defer guard(d.log, "statfs", &status)
+	if d.opt.BackingDir == "" {
+		return 0
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.opt.BackingDir, &st); err != nil {
+		return errno(d.log, "statfs", err)
+	}
+	out.FromStatfsT(&st)
+	return 0
+}
+
+// Fsync - FUSE call (FSYNCDIR). Every commit is already durable when it
+// returns; without this, editors' directory fsync gets ENOTSUP.
+func (d *rootDir) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	return 0
+}
+
+// Lookup - FUSE call. Sessions are looked up in the store (cached metadata,
+// no decode unless the backing file changed); other names in the scratch area.
+func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
+	defer guard(d.log, "lookup", &status)
+	key, isSession := sessionKey(name)
+	if !isSession {
+		return d.lookupScratch(ctx, name, out)
+	}
+	d.mu.Lock()
+	if n := d.pending[key]; n != nil {
+		d.mu.Unlock()
+		n.fillAttr(ctx, &out.Attr) // pending: never cached
+		return &n.Inode, 0
+	}
+	_, hidden := d.shadow[key]
+	d.mu.Unlock()
+	if hidden {
+		return nil, syscall.ENOENT
+	}
+	meta, err := d.liveMeta(ctx, key)
+	if err != nil {
+		return nil, d.lookupErrno(err)
+	}
+	n := d.sessionChild(ctx, name, key)
+	if !n.fillAttrFrom(meta, &out.Attr) {
+		// Only a committed session at rest may be cached: a scratch file
+		// renamed onto this name later arrives with its own zero timeout.
+		out.SetEntryTimeout(d.opt.CacheTimeout)
+		out.SetAttrTimeout(d.opt.CacheTimeout)
+	}
+	return &n.Inode, 0
+}
+
+// lookupErrno: a name that is not a live session does not exist, whatever
+// the reason (invalid key, undecodable, expired). Other errors are real.
+func (d *rootDir) lookupErrno(err error) syscall.Errno {
+	e := errno(d.log, "lookup", err)
+	if e == syscall.EINVAL || e == syscall.EFBIG {
+		return syscall.ENOENT
+	}
+	return e
+}
+
+// liveMeta is store.Stat, with expired sessions reported as not found:
+// Django would discard them on load, so the mount does not show them.
+func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) {
+	meta, err := d.store.Stat(ctx, key)
+	if err != nil {
+		return store.Meta{}, err
+	}
+	if meta.Expired(time.Now()) {
+		return store.Meta{}, store.ErrNotFound
+	}
+	return meta, nil
+}
+
+// sessionChild returns the node the tree already has for name if it is the
+// committed session key, else a new one (the name may have been a scratch
+// file or a pending create before).
+func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNode {
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*sessionNode); ok && n.isCommitted(key) {
+			return n
+		}
+	}
+	n := &sessionNode{root: d, key: key}
+	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
+	return n
+}
+
+// Readdir - FUSE call: every live session, minus keys hidden by an editor's
+// backup rename, plus sessions being created and the scratch files.
+func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.Errno) {
+	defer guard(d.log, "readdir", &status)
+	d.mu.Lock()
+	hidden := make(map[string]bool, len(d.shadow))
+	for key := range d.shadow {
+		hidden[key] = true
+	}
+	var entries []fuse.DirEntry
+	for key := range d.pending {
+		hidden[key] = true // listed once, below
+		entries = append(entries, fuse.DirEntry{Name: sessionName(key), Mode: syscall.S_IFREG})
+	}
+	entries = append(entries, d.scratch.dirEntries()...)
+	d.mu.Unlock()
+
+	now := time.Now()
+	err := d.store.Scan(ctx, func(e store.Entry) error {
+		if e.Err != nil || e.Expired(now) || hidden[e.Key] {
+			return nil
+		}
+		entries = append(entries, fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG})
+		return nil
+	})
+	if err != nil {
+		return nil, errno(d.log, "readdir", err)
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+// Mkdir - FUSE call: sessions are flat files.
+func (d *rootDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuse(syscall.EPERM)
+}
+
+// Mknod - FUSE call: no devices, fifos or sockets.
+func (d *rootDir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuse(syscall.EPERM)
+}
+
+// Link - FUSE call: a session has exactly one name.
+func (d *rootDir) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, d.refuse(syscall.EPERM)
+}
+
+// Rmdir - FUSE call: there are no subdirectories.
+func (d *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	// The kernel looked the name up first: it exists, and is no directory.
+	return d.refuse(syscall.ENOTDIR)
+}
+
+// refuse returns EROFS on a read-only mount, else e.
+func (d *rootDir) refuse(e syscall.Errno) syscall.Errno {
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	return e
+}

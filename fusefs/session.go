@@ -1,0 +1,269 @@
+package fusefs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// sessionNode is <key>.json: a session in the store, or one being created
+// through the mount (pending) whose first commit has not happened yet.
+type sessionNode struct {
+	fs.Inode
+	root *rootDir
+
+	mu      sync.Mutex
+	key     string
+	pending bool      // not in the store yet (or, with replace, hidden behind a backup rename)
+	replace bool      // pending over a shadowed session: the commit replaces it, keeping keepMod
+	keepMod time.Time // mtime the first commit of a pending replace keeps
+	created time.Time // shown as mtime while pending
+	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
+	writers []*sessionHandle
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*sessionNode)(nil))
+	_ = (fs.NodeSetattrer)((*sessionNode)(nil))
+	_ = (fs.NodeOpener)((*sessionNode)(nil))
+)
+
+// isCommitted reports whether n is the live store session key.
+func (n *sessionNode) isCommitted(key string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.key == key && !n.pending && !n.gone
+}
+
+// state returns the key and whether the node is still pending, under lock.
+func (n *sessionNode) state() (key string, pending, gone bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.key, n.pending, n.gone
+}
+
+// dirtyWriter returns the open writer whose buffer the file's size is, if
+// any: one that has written since its last commit. Caller holds n.mu.
+func (n *sessionNode) dirtyWriter() *sessionHandle {
+	for i := len(n.writers) - 1; i >= 0; i-- {
+		if n.writers[i].isDirty() {
+			return n.writers[i]
+		}
+	}
+	return nil
+}
+
+// Getattr - FUSE call. go-fuse hands over any open handle of the node, not
+// necessarily the caller's, so the size comes from the node's writers.
+func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
+	defer guard(n.root.log, "getattr", &status)
+	busy, e := n.fillAttr(ctx, &out.Attr)
+	if e == 0 && !busy {
+		out.SetTimeout(n.root.opt.CacheTimeout)
+	}
+	return e
+}
+
+// fillAttr is the one source of a session file's attributes (Lookup and
+// Getattr): the store's cached metadata, with the size of an open writer's
+// uncommitted buffer if there is one (`>>` and `tail` need the true size).
+// busy is true while the node is pending or has an open writer: its
+// attributes must not be cached then.
+func (n *sessionNode) fillAttr(ctx context.Context, out *fuse.Attr) (busy bool, _ syscall.Errno) {
+	key, pending, gone := n.state()
+	if gone {
+		return false, syscall.ESTALE
+	}
+	var meta store.Meta
+	if pending {
+		n.mu.Lock()
+		meta.ID.ModTime = n.created
+		n.mu.Unlock()
+	} else {
+		m, err := n.root.liveMeta(ctx, key)
+		if err != nil {
+			return false, n.root.lookupErrno(err)
+		}
+		meta = m
+	}
+	return n.fillAttrFrom(meta, out), 0
+}
+
+// fillAttrFrom fills out from meta and the open writers, and reports
+// whether the node is busy (pending, or open for writing).
+func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) {
+	size := meta.Size
+	n.mu.Lock()
+	if w := n.dirtyWriter(); w != nil {
+		size = w.size()
+	} else if n.pending && len(n.writers) > 0 {
+		size = n.writers[len(n.writers)-1].size()
+	}
+	busy = n.pending || len(n.writers) > 0
+	n.mu.Unlock()
+	out.Mode = syscall.S_IFREG | 0o600
+	out.Nlink = 1
+	out.Size = uint64(size)
+	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
+	mt := meta.ID.ModTime
+	out.SetTimes(&mt, &mt, &mt)
+	out.Blksize = 4096
+	return busy
+}
+
+// Setattr - FUSE call. A size change goes to the open writer (ftruncate, or
+// a handle-less truncate while the file is open): never a commit of its own.
+// An mtime change is `touch`: it renews the backing file's mtime, as Django's
+// own save would. Mode and owner changes are accepted and ignored, so cp -p,
+// vim and emacs, which copy modes, do not fail.
+func (n *sessionNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (status syscall.Errno) {
+	defer guard(n.root.log, "setattr", &status)
+	if n.root.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	if size, ok := in.GetSize(); ok {
+		if e := n.truncate(ctx, f, size); e != 0 {
+			return e
+		}
+	}
+	if mtime, ok := in.GetMTime(); ok {
+		if e := n.touch(ctx, mtime); e != 0 {
+			return e
+		}
+	}
+	_, e := n.fillAttr(ctx, &out.Attr)
+	return e
+}
+
+func (n *sessionNode) truncate(ctx context.Context, f fs.FileHandle, size uint64) syscall.Errno {
+	h, _ := f.(*sessionHandle)
+	if h == nil || !h.write {
+		n.mu.Lock()
+		if len(n.writers) > 0 {
+			h = n.writers[len(n.writers)-1]
+		}
+		n.mu.Unlock()
+	}
+	if h != nil {
+		return h.truncate(size)
+	}
+	// Nobody has the file open: a truncate on its own could only commit a
+	// cut-off document. Accept the no-op, refuse the rest.
+	key, pending, _ := n.state()
+	if pending {
+		return syscall.EINVAL
+	}
+	meta, err := n.root.liveMeta(ctx, key)
+	if err != nil {
+		return errno(n.root.log, "truncate", err)
+	}
+	if uint64(meta.Size) == size {
+		return 0
+	}
+	n.root.log.Warn("truncate refused: a session file changes only through an open file", "session", key, "size", size)
+	return syscall.EINVAL
+}
+
+func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno {
+	n.mu.Lock()
+	key, pending := n.key, n.pending
+	if pending {
+		n.created = mtime
+	}
+	writers := append([]*sessionHandle(nil), n.writers...)
+	n.mu.Unlock()
+	if pending {
+		return 0
+	}
+	if err := n.root.store.Touch(ctx, key, mtime); err != nil {
+		return errno(n.root.log, "touch", err)
+	}
+	for _, w := range writers {
+		w.setModTime(mtime) // a later commit keeps the renewed mtime
+	}
+	return 0
+}
+
+// Open - FUSE call. Every open reads the store afresh, so a change Django
+// just made shows; direct I/O keeps the kernel from serving stale pages.
+func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
+	defer guard(n.root.log, "open", &status)
+	h, e := n.open(ctx, flags)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// open builds the handle for an open (or a create that found the file).
+func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, syscall.Errno) {
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if write && n.root.opt.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize}
+	key, pending, gone := n.state()
+	switch {
+	case gone:
+		return nil, syscall.ESTALE
+	case pending:
+		n.mu.Lock()
+		if len(n.writers) > 0 && flags&syscall.O_TRUNC == 0 {
+			h.buf = n.writers[len(n.writers)-1].snapshot()
+		}
+		n.mu.Unlock()
+	case write && flags&syscall.O_TRUNC != 0:
+		// With CAP_ATOMIC_O_TRUNC the truncation arrives here: it is a
+		// change (`: > KEY.json` must fail at close, not be ignored).
+		meta, err := n.root.liveMeta(ctx, key)
+		if err != nil {
+			return nil, errno(n.root.log, "open", err)
+		}
+		h.modTime = meta.ID.ModTime
+		h.written = true
+	default:
+		sess, err := n.root.store.Load(ctx, key)
+		if err == nil && sess.Expired(time.Now()) {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			return nil, errno(n.root.log, "open", err)
+		}
+		doc, err := n.root.render(sess.JSON)
+		if err != nil {
+			return nil, errno(n.root.log, "open", err)
+		}
+		h.buf, h.modTime = doc, sess.ID.ModTime
+	}
+	if write {
+		n.mu.Lock()
+		n.writers = append(n.writers, h)
+		n.mu.Unlock()
+	}
+	return h, 0
+}
+
+// release forgets a writer; a pending create nobody committed disappears.
+func (n *sessionNode) release(h *sessionHandle) {
+	d := n.root
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, w := range n.writers {
+		if w == h {
+			n.writers = append(n.writers[:i], n.writers[i+1:]...)
+			break
+		}
+	}
+	if n.pending && len(n.writers) == 0 && d.pending[n.key] == n {
+		delete(d.pending, n.key)
+		n.gone = true
+	}
+}
