@@ -69,6 +69,10 @@ func benchDecode(b *testing.B, js string) {
 // decompression a compressed payload needs before it can be read at all.
 func benchFloor(b *testing.B, js string, withInflate bool) {
 	c, data := benchInput(b, js)
+	benchFloorOf(b, c, data, withInflate)
+}
+
+func benchFloorOf(b *testing.B, c *Codec, data []byte, withInflate bool) {
 	key := sha256.Sum256([]byte(DefaultKeySalt + "signer" + string(c.cfg.SecretKey)))
 	mac := hmac.New(sha256.New, key[:])
 	i := bytes.LastIndexByte(data, ':')
@@ -123,6 +127,15 @@ func BenchmarkDecodeLoginUncompressed(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFloorLoginUncompressed is the floor of
+// BenchmarkDecodeLoginUncompressed: its payload is longer than the
+// compressed login's, so its HMAC and base64 cost more.
+func BenchmarkFloorLoginUncompressed(b *testing.B) {
+	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
+	benchFloorOf(b, c, signC(b64u([]byte(loginSession))), false)
+}
+
 func BenchmarkDecode64K(b *testing.B) { benchDecode(b, session64K()) }
 func BenchmarkFloor64K(b *testing.B)  { benchFloor(b, session64K(), false) }
 

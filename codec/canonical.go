@@ -127,42 +127,42 @@ var plainASCII = func() (t [256]bool) {
 }()
 
 // str checks a string in ensure_ascii form and returns its contents' span.
+// The plain-character loop works on locals: through s the compiler would
+// store pos to memory at every byte.
 func (s *canonScanner) str() (int, int, bool) {
-	s.pos++
-	start := s.pos
-	for s.pos < len(s.in) {
-		for s.pos < len(s.in) && plainASCII[s.in[s.pos]] {
-			s.pos++
+	in, pos := s.in, s.pos+1
+	start := pos
+	for {
+		for pos < len(in) && plainASCII[in[pos]] {
+			pos++
 		}
-		if s.pos >= len(s.in) {
-			break
+		if pos >= len(in) {
+			return 0, 0, false
 		}
-		ch := s.in[s.pos]
-		switch {
-		case ch == '"':
-			s.pos++
-			return start, s.pos - 1, true
-		case ch == '\\':
-			if s.pos+1 >= len(s.in) {
+		switch in[pos] {
+		case '"':
+			s.pos = pos + 1
+			return start, pos, true
+		case '\\':
+			if pos+1 >= len(in) {
 				return 0, 0, false
 			}
-			switch s.in[s.pos+1] {
+			switch in[pos+1] {
 			case '"', '\\', 'n', 'r', 't', 'b', 'f':
-				s.pos += 2
+				pos += 2
 			case 'u':
+				s.pos = pos
 				if !s.canonU() {
 					return 0, 0, false
 				}
+				pos = s.pos
 			default:
 				return 0, 0, false // "\/" is valid JSON but not Python's output
 			}
-		case ch < 0x20 || ch >= 0x7f:
-			return 0, 0, false
 		default:
-			s.pos++
+			return 0, 0, false // a control or non-ASCII byte: Python escapes it
 		}
 	}
-	return 0, 0, false
 }
 
 // canonU accepts a \uXXXX escape that Python would write: lower-case hex, for

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -28,10 +29,8 @@ func (c *Codec) Decode(data []byte) ([]byte, Info, error) {
 	if len(trimmed) == 0 {
 		return nil, Info{}, fmt.Errorf("%w: empty session data", ErrUnknownFormat)
 	}
-	for _, ch := range trimmed {
-		if !sessionDataByte[ch] {
-			return nil, Info{}, fmt.Errorf("%w: byte %#02x is not in any Django session format", ErrUnknownFormat, ch)
-		}
+	if i := firstNonSessionByte(trimmed); i >= 0 {
+		return nil, Info{}, fmt.Errorf("%w: byte %#02x is not in any Django session format", ErrUnknownFormat, trimmed[i])
 	}
 	if i := bytes.LastIndexByte(trimmed, ':'); i >= 0 {
 		if info, ok := c.verifySigned(trimmed[:i], trimmed[i+1:]); ok {
@@ -176,10 +175,12 @@ func (c *Codec) verifyMD5(blob []byte) ([]byte, bool) {
 }
 
 // decodeJSONSession parses what Django's JSONSerializer wrote and returns the
-// canonical compact form, escaping dicts that look like tags.
+// canonical compact form, escaping dicts that look like tags. data belongs to
+// the decoder (every caller made it, by base64 decoding or inflating), so
+// canonical text is returned as it is, not copied.
 func decodeJSONSession(data []byte) ([]byte, error) {
 	if isCanonical(data) {
-		return bytes.Clone(data), nil
+		return data, nil
 	}
 	v, err := parseJSON(data, true)
 	if err != nil {
@@ -221,3 +222,26 @@ var sessionDataByte = func() (t [256]bool) {
 	t['\n'], t['\r'] = true, true
 	return t
 }()
+
+// firstNonSessionByte returns the index of the first byte that is not a
+// sessionDataByte, or -1. It tests eight bytes at a time for "all printable
+// ASCII" (no byte below 0x20, at or above 0x7f), the case of every real
+// session file, and looks at single bytes only in words that fail.
+func firstNonSessionByte(data []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		w := binary.LittleEndian.Uint64(data[i:])
+		below20 := (w - 0x20*ones) &^ w & highs
+		from7f := (w + 0x01*ones) | w // high bit set: byte >= 0x7f (0x7f+1 carries into it)
+		if (below20|from7f)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(data); i++ {
+		if !sessionDataByte[data[i]] {
+			return i
+		}
+	}
+	return -1
+}

@@ -65,7 +65,7 @@ func parseSession(sessionJSON []byte) (node, error) {
 		return node{}, err
 	}
 	if v.kind != kObj {
-		return node{}, fmt.Errorf("%w: a session is a JSON object, not a %s", ErrInvalidSession, kindName(v.kind))
+		return node{}, fmt.Errorf("%w: a session must be a JSON object, got %s", ErrInvalidSession, kindName(v.kind))
 	}
 	return v, nil
 }

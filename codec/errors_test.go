@@ -110,7 +110,7 @@ func TestEncodeErrors(t *testing.T) {
 		msg  string
 	}{
 		{"not JSON", `{"a":}`, EncodeOptions{}, ErrInvalidSession, "line 1 column 6"},
-		{"list", `[1]`, EncodeOptions{}, ErrInvalidSession, "not a array"},
+		{"list", `[1]`, EncodeOptions{}, ErrInvalidSession, "got array"},
 		{"duplicate key", "{\n \"a\": 1,\n \"a\": 2}", EncodeOptions{}, ErrInvalidSession, `line 3 column 2: duplicate key "a"`},
 		{"nested duplicate", `{"x":{"b":1,"b":2}}`, EncodeOptions{}, ErrInvalidSession, `duplicate key "b"`},
 		{"invalid UTF-8", "{\"a\":\"\xff\"}", EncodeOptions{}, ErrInvalidSession, "UTF-8"},

@@ -1,8 +1,9 @@
 package store
 
 import (
-	"strings"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessionfs/sessionfs/codec"
@@ -10,41 +11,98 @@ import (
 
 // metaCache remembers each session's Meta (or decode error) keyed by the
 // backing file's identity, so a listing of unchanged files neither opens nor
-// decodes them. A mount may list a million sessions, so entries are packed
-// (no JSON, times as integers, no pointers but the user id) and stored
-// inline in the map: about 150 bytes per session with its key.
+// decodes them.
+//
+// A mount may list a million sessions within a 150 MiB budget, so the common
+// entry (a key of at most 32 characters, sizes under 4 GiB, no decode error)
+// is a 72-byte pointer-free slot: the key packed 6 bits a character, times as
+// integers, the user id inline when it is a small number. Slots live in
+// fixed-size chunks that never move (growing copies nothing) and are found
+// through an open-addressing index of uint32s, so the garbage collector has
+// nothing to scan and the index's slack costs 4 bytes a slot, not a whole
+// entry as a Go map's would. Everything else (long keys, errors, huge
+// files) goes to the small wide map, holding full Metas.
 type metaCache struct {
-	mu      sync.RWMutex
-	entries map[string]cachedMeta
-	errs    map[string]error // decode errors of the entries with hasErr
-}
-
-// cachedMeta is one session's metadata, packed.
-type cachedMeta struct {
-	ino        uint64
-	rawSize    int64
-	mtime      int64 // unix nanoseconds
-	size       int64 // pretty JSON length
-	expiry     int64 // see packTime
-	timestamp  int64 // format C signing time, unix seconds; 0: none
-	userID     string
-	keyIndex   uint16
-	format     uint8
-	serializer uint8
-	algorithm  uint8
-	flags      uint8
-	seen       uint32 // generation of the last Scan that saw it, for sweeping
+	mu    sync.RWMutex
+	seed  maphash.Seed
+	index []uint32 // open addressing, linear probing: slot number + 1; 0 is empty
+	count int      // slots in use
+	chunk [][]slot // slot i is chunk[i>>chunkBits][i&chunkMask]
+	free  []uint32 // slot numbers released by deletions, reused first
+	users interner
+	wide  map[string]*wideEntry
 }
 
 const (
-	flagWrapped = 1 << iota
-	flagCompressed
-	flagEmpty
-	flagErr
+	chunkBits      = 12
+	chunkSize      = 1 << chunkBits
+	chunkMask      = chunkSize - 1
+	minIndexSize   = 64
+	maxPackedKey   = 32 // characters that fit a packedKey
+	maxIndexLoad   = 3  // index grows past maxIndexLoad/4 full
+	noTimestamp    = 0
+	userNone       = 0
+	bitsFormat     = 0 // 2 bits each for format, serializer, algorithm
+	bitsSerializer = 2
+	bitsAlgorithm  = 4
 )
 
+const (
+	flagWrapped = 1 << (iota + 6)
+	flagCompressed
+	flagEmpty
+	flagUserNumber // user holds the decimal user id itself, not an interned index
+)
+
+// packedKey is a key of [a-z0-9] characters, 6 bits each ('0' is 1, 'a' is
+// 11), zero bits after its end.
+type packedKey [3]uint64
+
+// slot is one cached session in 72 bytes and no pointers.
+type slot struct {
+	key       packedKey
+	ino       uint64
+	mtime     int64 // unix nanoseconds
+	expiry    int64 // see packTime
+	rawSize   uint32
+	size      uint32 // pretty JSON length
+	timestamp uint32 // format C signing time, unix seconds; 0: none
+	user      uint32 // flagUserNumber ? the id : interned index + 1 (0: none)
+	seen      uint32 // generation of the last Scan that saw it, for sweeping; atomic under the read lock
+	keyIndex  uint16
+	bits      uint16 // format, serializer, algorithm, flags
+}
+
+// wideEntry is an entry that does not fit a slot.
+type wideEntry struct {
+	meta Meta
+	err  error
+	seen atomic.Uint32
+}
+
 func newMetaCache() *metaCache {
-	return &metaCache{entries: make(map[string]cachedMeta), errs: make(map[string]error)}
+	return &metaCache{seed: maphash.MakeSeed(), wide: make(map[string]*wideEntry)}
+}
+
+// packKey packs key, or reports that it does not fit.
+func packKey(key string) (packedKey, bool) {
+	var k packedKey
+	if len(key) > maxPackedKey {
+		return k, false
+	}
+	for i := 0; i < len(key); i++ {
+		var v uint64
+		switch c := key[i]; {
+		case c >= '0' && c <= '9':
+			v = uint64(c-'0') + 1
+		case c >= 'a' && c <= 'z':
+			v = uint64(c-'a') + 11
+		default:
+			return k, false
+		}
+		k[i/11] |= v << (6 * (i % 11)) // 11 characters a word
+	}
+	return k, true
 }
 
 // packTime stores a time as unix nanoseconds with the zero time as 0. Times
@@ -75,115 +133,304 @@ func unpackTime(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-func packMeta(m Meta, hasErr bool) cachedMeta {
-	c := cachedMeta{
-		ino: m.ID.Ino, rawSize: m.ID.Size, mtime: m.ID.ModTime.UnixNano(),
-		size: m.Size, expiry: packTime(m.Expiry), userID: m.UserID,
-		keyIndex: uint16(min(m.Info.KeyIndex, 1<<16-1)),
-		format:   uint8(m.Info.Format), serializer: uint8(m.Info.Serializer), algorithm: uint8(m.Info.Algorithm),
-	}
+// packSlot fills a slot from m, or reports that m needs a wide entry. The
+// user id is interned by the caller (it needs the lock).
+func packSlot(k packedKey, m Meta) (slot, bool) {
+	const maxU32 = 1<<32 - 1
+	ts := int64(noTimestamp)
 	if !m.Info.Timestamp.IsZero() {
-		c.timestamp = m.Info.Timestamp.Unix()
+		ts = m.Info.Timestamp.Unix()
 	}
-	c.flags = flagIf(m.Info.Wrapped, flagWrapped) | flagIf(m.Info.Compressed, flagCompressed) |
-		flagIf(m.Empty, flagEmpty) | flagIf(hasErr, flagErr)
-	return c
+	if m.ID.Size < 0 || m.ID.Size > maxU32 || m.Size < 0 || m.Size > maxU32 ||
+		ts < 0 || ts > maxU32 || ts == noTimestamp && !m.Info.Timestamp.IsZero() ||
+		m.Info.KeyIndex < 0 || m.Info.KeyIndex > 1<<16-1 ||
+		m.Info.Format < 0 || m.Info.Format > 3 || m.Info.Serializer < 0 || m.Info.Serializer > 3 ||
+		m.Info.Algorithm < 0 || m.Info.Algorithm > 3 {
+		return slot{}, false
+	}
+	s := slot{
+		key: k, ino: m.ID.Ino, mtime: m.ID.ModTime.UnixNano(), expiry: packTime(m.Expiry),
+		rawSize: uint32(m.ID.Size), size: uint32(m.Size), timestamp: uint32(ts),
+		keyIndex: uint16(m.Info.KeyIndex),
+		bits: uint16(m.Info.Format)<<bitsFormat | uint16(m.Info.Serializer)<<bitsSerializer |
+			uint16(m.Info.Algorithm)<<bitsAlgorithm |
+			flagIf(m.Info.Wrapped, flagWrapped) | flagIf(m.Info.Compressed, flagCompressed) | flagIf(m.Empty, flagEmpty),
+	}
+	if n, ok := smallDecimal(m.UserID); ok {
+		s.user, s.bits = n, s.bits|flagUserNumber
+	}
+	return s, true
 }
 
-func flagIf(on bool, flag uint8) uint8 {
+// smallDecimal parses a user id that is the canonical decimal text of a
+// uint32 ("42", not "042" or "+42"): it can be stored as the number.
+func smallDecimal(s string) (uint32, bool) {
+	if len(s) == 0 || len(s) > 10 || len(s) > 1 && s[0] == '0' {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return uint32(n), n < 1<<32
+}
+
+func flagIf(on bool, flag uint16) uint16 {
 	if on {
 		return flag
 	}
 	return 0
 }
 
-// matches reports whether the cached entry describes file version id.
-func (c *cachedMeta) matches(id FileID) bool {
-	return c.ino == id.Ino && c.rawSize == id.Size && c.mtime == id.ModTime.UnixNano()
+// matches reports whether the slot describes file version id.
+func (s *slot) matches(id FileID) bool {
+	return s.ino == id.Ino && int64(s.rawSize) == id.Size && s.mtime == id.ModTime.UnixNano()
 }
 
-func (c *cachedMeta) meta(key string) Meta {
+func (mc *metaCache) meta(s *slot, key string) Meta {
 	m := Meta{
 		Key:    key,
-		ID:     FileID{Ino: c.ino, Size: c.rawSize, ModTime: time.Unix(0, c.mtime)},
-		Size:   c.size,
-		Expiry: unpackTime(c.expiry),
-		UserID: c.userID,
-		Empty:  c.flags&flagEmpty != 0,
+		ID:     FileID{Ino: s.ino, Size: int64(s.rawSize), ModTime: time.Unix(0, s.mtime)},
+		Size:   int64(s.size),
+		Expiry: unpackTime(s.expiry),
+		Empty:  s.bits&flagEmpty != 0,
 		Info: codec.Info{
-			Format: codec.Format(c.format), Serializer: codec.Serializer(c.serializer),
-			Algorithm: codec.Algorithm(c.algorithm), KeyIndex: int(c.keyIndex),
-			Wrapped: c.flags&flagWrapped != 0, Compressed: c.flags&flagCompressed != 0,
+			Format:     codec.Format(s.bits >> bitsFormat & 3),
+			Serializer: codec.Serializer(s.bits >> bitsSerializer & 3),
+			Algorithm:  codec.Algorithm(s.bits >> bitsAlgorithm & 3),
+			KeyIndex:   int(s.keyIndex),
+			Wrapped:    s.bits&flagWrapped != 0, Compressed: s.bits&flagCompressed != 0,
 		},
 	}
-	if c.timestamp != 0 {
-		m.Info.Timestamp = time.Unix(c.timestamp, 0)
+	switch {
+	case s.bits&flagUserNumber != 0:
+		m.UserID = formatUint32(s.user)
+	case s.user != userNone:
+		m.UserID = mc.users.name(s.user)
+	}
+	if s.timestamp != noTimestamp {
+		m.Info.Timestamp = time.Unix(int64(s.timestamp), 0).UTC() // as the codec returns it
 	}
 	return m
+}
+
+// formatUint32 returns small ids without allocating.
+func formatUint32(n uint32) string {
+	if n < uint32(len(smallNumbers)) {
+		return smallNumbers[n]
+	}
+	var buf [10]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(buf[i:])
+}
+
+var smallNumbers = func() (t [100]string) {
+	for i := range t {
+		if i < 10 {
+			t[i] = string(rune('0' + i))
+		} else {
+			t[i] = string([]byte{byte('0' + i/10), byte('0' + i%10)})
+		}
+	}
+	return t
+}()
+
+func (mc *metaCache) slotAt(i uint32) *slot { return &mc.chunk[i>>chunkBits][i&chunkMask] }
+
+// find returns the index position holding k, or the empty position where it
+// would go, and whether it was found.
+func (mc *metaCache) find(k packedKey) (int, bool) {
+	if len(mc.index) == 0 {
+		return -1, false
+	}
+	mask := len(mc.index) - 1
+	for pos := int(maphash.Comparable(mc.seed, k)) & mask; ; pos = (pos + 1) & mask {
+		v := mc.index[pos]
+		if v == 0 {
+			return pos, false
+		}
+		if mc.slotAt(v-1).key == k {
+			return pos, true
+		}
+	}
+}
+
+func (mc *metaCache) home(k packedKey) int {
+	return int(maphash.Comparable(mc.seed, k)) & (len(mc.index) - 1)
+}
+
+// grow doubles the index (it only holds slot numbers: slots do not move).
+func (mc *metaCache) grow() {
+	old := mc.index
+	mc.index = make([]uint32, max(minIndexSize, 2*len(old)))
+	mask := len(mc.index) - 1
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		pos := mc.home(mc.slotAt(v - 1).key)
+		for mc.index[pos] != 0 {
+			pos = (pos + 1) & mask
+		}
+		mc.index[pos] = v
+	}
+}
+
+// removeAt empties index position pos and shifts back the entries after it
+// that were displaced, so lookups never need tombstones.
+func (mc *metaCache) removeAt(pos int) {
+	v := mc.index[pos]
+	mc.users.release(mc.slotAt(v - 1))
+	*mc.slotAt(v - 1) = slot{}
+	mc.free = append(mc.free, v-1)
+	mc.count--
+	mask := len(mc.index) - 1
+	hole := pos
+	for j := (pos + 1) & mask; mc.index[j] != 0; j = (j + 1) & mask {
+		h := mc.home(mc.slotAt(mc.index[j] - 1).key)
+		// Move j into the hole unless its home lies cyclically in (hole, j].
+		if (j > hole && (h <= hole || h > j)) || (j < hole && h <= hole && h > j) {
+			mc.index[hole] = mc.index[j]
+			hole = j
+		}
+	}
+	mc.index[hole] = 0
+}
+
+// newSlot returns a free slot number.
+func (mc *metaCache) newSlot() uint32 {
+	if n := len(mc.free); n > 0 {
+		i := mc.free[n-1]
+		mc.free = mc.free[:n-1]
+		return i
+	}
+	i := uint32(len(mc.chunk) * chunkSize)
+	mc.chunk = append(mc.chunk, make([]slot, chunkSize))
+	for j := uint32(chunkSize - 1); j > 0; j-- {
+		mc.free = append(mc.free, i+j)
+	}
+	return i
 }
 
 // get returns the cached Meta (or decode error) of key if it describes
 // file version id.
 func (mc *metaCache) get(key string, id FileID) (Meta, error, bool) {
-	mc.mu.RLock()
-	defer mc.mu.RUnlock()
-	return mc.lookup(key, id)
+	return mc.lookup(key, id, 0)
 }
 
 // getSeen is get that also records that a Scan of generation gen found key.
 func (mc *metaCache) getSeen(key string, id FileID, gen uint32) (Meta, error, bool) {
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	if c, ok := mc.entries[key]; ok && c.matches(id) {
-		c.seen = gen
-		mc.entries[key] = c
-	}
-	return mc.lookup(key, id)
+	return mc.lookup(key, id, gen)
 }
 
-// lookup is get with mc.mu held.
-func (mc *metaCache) lookup(key string, id FileID) (Meta, error, bool) {
-	c, ok := mc.entries[key]
-	if !ok || !c.matches(id) {
+// lookup is get, marking the entry seen by generation gen unless gen is 0.
+// Only the read lock is taken, so parallel scan workers do not serialize:
+// seen is the one field written under it, atomically.
+func (mc *metaCache) lookup(key string, id FileID, gen uint32) (Meta, error, bool) {
+	mc.mu.RLock()
+	defer mc.mu.RUnlock()
+	if k, ok := packKey(key); ok {
+		if pos, found := mc.find(k); found {
+			s := mc.slotAt(mc.index[pos] - 1)
+			if s.matches(id) {
+				if gen != 0 {
+					atomic.StoreUint32(&s.seen, gen)
+				}
+				return mc.meta(s, key), nil, true
+			}
+			return Meta{}, nil, false
+		}
+	}
+	w, ok := mc.wide[key]
+	if !ok || !w.meta.ID.Equal(id) || w.meta.ID.ModTime.UnixNano() != id.ModTime.UnixNano() {
 		return Meta{}, nil, false
 	}
-	if c.flags&flagErr != 0 {
-		return Meta{Key: key, ID: id}, mc.errs[key], true
+	if gen != 0 {
+		w.seen.Store(gen)
 	}
-	return c.meta(key), nil, true
+	if w.err != nil {
+		return Meta{Key: key, ID: id}, w.err, true
+	}
+	m := w.meta
+	m.Key = key
+	return m, nil, true
 }
 
 // has reports whether key has an entry, of any file version.
 func (mc *metaCache) has(key string) bool {
 	mc.mu.RLock()
-	_, ok := mc.entries[key]
-	mc.mu.RUnlock()
+	defer mc.mu.RUnlock()
+	if k, ok := packKey(key); ok {
+		if _, found := mc.find(k); found {
+			return true
+		}
+	}
+	_, ok := mc.wide[key]
 	return ok
 }
 
 func (mc *metaCache) put(key string, m Meta, err error, gen uint32) {
-	c := packMeta(m, err != nil)
-	c.seen = gen
-	// A key sliced from a directory entry name would keep the whole name
-	// alive; the user id from a decoded session would keep its JSON.
-	c.userID = strings.Clone(c.userID)
+	k, packable := packKey(key)
+	var s slot
+	if packable && err == nil {
+		s, packable = packSlot(k, m)
+	} else {
+		packable = false
+	}
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	if _, ok := mc.entries[key]; !ok {
-		key = strings.Clone(key)
+	mc.deleteLocked(key)
+	if !packable {
+		m.Key = "" // the map key holds it
+		m.UserID = cloneString(m.UserID)
+		w := &wideEntry{meta: m, err: err}
+		w.seen.Store(gen)
+		mc.wide[cloneString(key)] = w
+		return
 	}
-	mc.entries[key] = c
-	if err != nil {
-		mc.errs[key] = err
-	} else {
-		delete(mc.errs, key)
+	if s.bits&flagUserNumber == 0 && m.UserID != "" {
+		s.user = mc.users.intern(m.UserID)
 	}
+	s.seen = gen
+	if (mc.count+1)*4 > len(mc.index)*maxIndexLoad {
+		mc.grow()
+	}
+	pos, _ := mc.find(k)
+	i := mc.newSlot()
+	*mc.slotAt(i) = s
+	mc.index[pos] = i + 1
+	mc.count++
+}
+
+// cloneString copies s so that a key sliced from a directory entry name, or
+// a user id sliced from a decoded session, does not keep its source alive.
+func cloneString(s string) string { return string([]byte(s)) }
+
+// deleteLocked drops key's entry, if any, with mc.mu held.
+func (mc *metaCache) deleteLocked(key string) {
+	if k, ok := packKey(key); ok {
+		if pos, found := mc.find(k); found {
+			mc.removeAt(pos)
+			return
+		}
+	}
+	delete(mc.wide, key)
 }
 
 func (mc *metaCache) invalidate(key string) {
 	mc.mu.Lock()
-	delete(mc.entries, key)
-	delete(mc.errs, key)
+	mc.deleteLocked(key)
 	mc.mu.Unlock()
 }
 
@@ -191,18 +438,79 @@ func (mc *metaCache) invalidate(key string) {
 // files are gone, and the cache must not grow with every session ever seen.
 func (mc *metaCache) sweep(gen uint32) {
 	mc.mu.Lock()
-	for key, c := range mc.entries {
-		if c.seen != gen {
-			delete(mc.entries, key)
-			delete(mc.errs, key)
+	defer mc.mu.Unlock()
+	for pos := 0; pos < len(mc.index); {
+		// removeAt may shift a later entry into pos: look at pos again.
+		if v := mc.index[pos]; v != 0 && mc.slotAt(v-1).seen != gen {
+			mc.removeAt(pos)
+			continue
+		}
+		pos++
+	}
+	// removeAt only moves entries backward, into the hole at pos or after
+	// it (or, wrapping, from the index's start, already checked, to its
+	// end): every entry is checked once.
+	for key, w := range mc.wide {
+		if w.seen.Load() != gen {
+			delete(mc.wide, key)
 		}
 	}
-	mc.mu.Unlock()
 }
 
 // len is the number of cached entries.
 func (mc *metaCache) len() int {
 	mc.mu.RLock()
 	defer mc.mu.RUnlock()
-	return len(mc.entries)
+	return mc.count + len(mc.wide)
+}
+
+// interner stores each distinct non-numeric user id (a UUID, a username)
+// once for all the cached sessions of that user, reference-counted so that
+// the ids of swept sessions are dropped.
+type interner struct {
+	names  []internedName
+	byName map[string]uint32 // name -> index + 1
+	free   []uint32
+}
+
+type internedName struct {
+	name string
+	refs uint32
+}
+
+// intern returns name's id (index + 1), adding a reference.
+func (in *interner) intern(name string) uint32 {
+	if id, ok := in.byName[name]; ok {
+		in.names[id-1].refs++
+		return id
+	}
+	if in.byName == nil {
+		in.byName = make(map[string]uint32)
+	}
+	name = cloneString(name)
+	var id uint32
+	if n := len(in.free); n > 0 {
+		id, in.free = in.free[n-1], in.free[:n-1]
+		in.names[id-1] = internedName{name: name, refs: 1}
+	} else {
+		in.names = append(in.names, internedName{name: name, refs: 1})
+		id = uint32(len(in.names))
+	}
+	in.byName[name] = id
+	return id
+}
+
+func (in *interner) name(id uint32) string { return in.names[id-1].name }
+
+// release drops the reference a slot holds, if it holds an interned id.
+func (in *interner) release(s *slot) {
+	if s.bits&flagUserNumber != 0 || s.user == userNone {
+		return
+	}
+	n := &in.names[s.user-1]
+	if n.refs--; n.refs == 0 {
+		delete(in.byName, n.name)
+		*n = internedName{}
+		in.free = append(in.free, s.user)
+	}
 }
