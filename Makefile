@@ -52,8 +52,20 @@ bench-store: deps build
 bench-mount: deps build
 	$(GO) run ./integration/benchmount
 
+# Debian's paths: man pages under $(PREFIX)/share/man, bash completions
+# where bash-completion loads them on demand.
+MANDIR        ?= $(PREFIX)/share/man/man1
+BASHCOMPDIR   ?= /usr/share/bash-completion/completions
+SYSTEMDUNITDIR ?= /etc/systemd/system
+
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sessionfs
+	./$(BIN) generate man > bin/sessionfs.1
+	./$(BIN) generate bash-completion > bin/sessionfs.bash-completion
+	install -D -m 0644 bin/sessionfs.1 $(DESTDIR)$(MANDIR)/sessionfs.1
+	install -D -m 0644 bin/sessionfs.bash-completion $(DESTDIR)$(BASHCOMPDIR)/sessionfs
+	sed 's|/usr/local/bin/sessionfs|$(PREFIX)/bin/sessionfs|g' dist/sessionfs@.service > bin/sessionfs@.service
+	install -D -m 0644 bin/sessionfs@.service $(DESTDIR)$(SYSTEMDUNITDIR)/sessionfs@.service
 
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 )
@@ -26,12 +28,17 @@ const staleTempAge = time.Minute
 const maxPutInput = 64 << 20
 
 func storeCommands() []*cli.Command {
-	return []*cli.Command{
+	cmds := []*cli.Command{
 		{
 			Name:  "ls",
-			Usage: "list the sessions of the backing directory (directory order, streamed)",
+			Usage: "list the sessions of the backing directory (directory order, streamed; --sort reads the listing into memory)",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "json", Usage: "one JSON object per line (fields: see README)"},
+				&cli.StringFlag{Name: "user", Usage: "only the sessions of user `ID` (_auth_user_id)"},
+				&cli.BoolFlag{Name: "expired", Usage: "only expired sessions: what gc would delete"},
+				&cli.BoolFlag{Name: "invalid", Usage: "only files that do not decode (bad signature, corrupt)"},
+				&cli.StringFlag{Name: "older-than", Usage: "only files last modified longer ago than `DURATION` (90m, 36h, 7d, 1d12h)"},
+				&cli.StringFlag{Name: "sort", Usage: "sort by `FIELD`: key, modified (oldest first), expires (soonest first), size (largest first), user; holds the whole listing in memory"},
 			},
 			Action: lsAction,
 		},
@@ -75,6 +82,7 @@ func storeCommands() []*cli.Command {
 			Action: verifyAction,
 		},
 	}
+	return cmds
 }
 
 // lsRecord is one line of `ls --json`. The field set is documented in the
@@ -125,29 +133,59 @@ func lsAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.App.Writer
+	filter, err := lsFilter(c)
+	if err != nil {
+		return err
+	}
+	less, err := lsOrder(c.String("sort"))
+	if err != nil {
+		return err
+	}
 	progress := newProgress(c.App.ErrWriter, "listing")
 	defer progress.done()
 	now := time.Now()
+	var show func(store.Entry) error
+	var flush func() error
 	if c.Bool("json") {
-		enc := json.NewEncoder(out)
+		enc := json.NewEncoder(c.App.Writer)
 		enc.SetEscapeHTML(false)
-		return st.Scan(c.Context, func(e store.Entry) error {
-			progress.tick()
+		show = func(e store.Entry) error {
 			if err := enc.Encode(newLsRecord(e, st.ExpiredForDjango(e, now))); err != nil {
 				return fmt.Errorf("writing listing: %w", err)
 			}
 			return nil
-		})
+		}
+		flush = func() error { return nil }
+	} else {
+		tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY\tSIZE\tMODIFIED\tEXPIRES\tUSER\tNOTE")
+		show = func(e store.Entry) error {
+			_, err := fmt.Fprintln(tw, lsRow(e, st.ExpiredForDjango(e, now)))
+			return err
+		}
+		flush = tw.Flush
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tSIZE\tMODIFIED\tEXPIRES\tUSER\tNOTE")
+	var sorted []store.Entry
 	err = st.Scan(c.Context, func(e store.Entry) error {
 		progress.tick()
-		_, err := fmt.Fprintln(tw, lsRow(e, st.ExpiredForDjango(e, now)))
-		return err
+		if !st.Match(filter, e, now) {
+			return nil
+		}
+		if less != nil {
+			sorted = append(sorted, e)
+			return nil
+		}
+		return show(e)
 	})
-	if flushErr := tw.Flush(); err == nil {
+	if err == nil && less != nil {
+		sort.SliceStable(sorted, func(i, j int) bool { return less(sorted[i], sorted[j]) })
+		for _, e := range sorted {
+			if err = show(e); err != nil {
+				break
+			}
+		}
+	}
+	if flushErr := flush(); err == nil {
 		err = flushErr
 	}
 	return err
@@ -236,6 +274,11 @@ func putAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	log, err := openAuditLog(c)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
 	input, err := io.ReadAll(io.LimitReader(c.App.Reader, maxPutInput+1))
 	if err != nil {
 		return fmt.Errorf("reading session JSON from stdin: %w", err)
@@ -255,8 +298,9 @@ func putAction(c *cli.Context) error {
 			return err
 		}
 	}
-	_, err = st.Save(c.Context, key, input, opt)
-	return err
+	before := auditBefore(c, st, log, key)
+	meta, err := st.Save(c.Context, key, input, opt)
+	return auditSave(c, st, log, before, input, meta, err)
 }
 
 func rmAction(c *cli.Context) error {
@@ -267,9 +311,26 @@ func rmAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	log, err := openAuditLog(c)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
 	var missing, failed error
 	for _, key := range c.Args().Slice() {
-		err := st.Delete(c.Context, key)
+		// RemoveIf hands back the bytes removed, for the audit log.
+		r, err := st.RemoveIf(c.Context, key, false, func(store.Entry) bool { return true })
+		switch {
+		case errors.Is(err, store.ErrTooLarge):
+			// Too large to read (and hash): removed unread.
+			if err = st.Delete(c.Context, key); err == nil {
+				err = log.Log(audit.Self(), audit.Record{Op: audit.OpDelete, Key: key, Reason: "file too large to hash"})
+			}
+		case err == nil && !r.Removed:
+			err = fmt.Errorf("session %s: %w", key, store.ErrNotFound)
+		case err == nil:
+			err = auditRemoval(log, audit.OpDelete, r, "")
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrNotFound):
@@ -297,9 +358,19 @@ func gcAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	log, err := openAuditLog(c)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "scanning")
-	res, err := st.ClearExpiredFunc(c.Context, dryRun, func(store.Entry) { progress.tick() })
+	var res store.ClearResult
+	if log != nil && !dryRun {
+		res, err = clearExpiredAudited(c, st, log, progress)
+	} else {
+		res, err = st.ClearExpiredFunc(c.Context, dryRun, func(store.Entry) { progress.tick() })
+	}
 	progress.done()
 	for _, key := range res.Removed {
 		fmt.Fprintln(c.App.Writer, key)
@@ -327,17 +398,7 @@ func gcAction(c *cli.Context) error {
 
 // problemKind names what is wrong with an undecodable file, as verify
 // reports it.
-func problemKind(err error) string {
-	switch {
-	case errors.Is(err, codec.ErrBadSignature):
-		return "bad-signature"
-	case errors.Is(err, store.ErrNotRegular):
-		return "not-regular"
-	case errors.Is(err, store.ErrTooLarge), errors.Is(err, codec.ErrTooLarge):
-		return "too-large"
-	}
-	return "corrupt"
-}
+func problemKind(err error) string { return store.Problem(err) }
 
 // verifyRecord is one line of `verify --json`: one per problem.
 type verifyRecord struct {

@@ -57,6 +57,8 @@ func commands() []*cli.Command {
 	var cmds []*cli.Command
 	cmds = append(cmds, codecCommands()...)
 	cmds = append(cmds, storeCommands()...)
+	cmds = append(cmds, opsCommands()...)
+	cmds = append(cmds, docsCommands()...)
 	cmds = append(cmds, mountCommands()...)
 	for _, c := range cmds {
 		c.Flags = append(c.Flags, settingsFlags()...)
@@ -84,7 +86,7 @@ const (
 )
 
 func settingsFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagSecretKeyFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FILE"},
 			Usage: "file holding SECRET_KEY (one trailing newline dropped); or set $" + envSecretKey},
 		&cli.StringFlag{Name: flagFallbacksFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FALLBACKS_FILE"},
@@ -107,7 +109,7 @@ func settingsFlags() []cli.Flag {
 			Usage: "SESSION_COOKIE_AGE in seconds: a session without _session_expiry expires at mtime + this"},
 		&cli.BoolFlag{Name: flagNoFsync, Category: settingsCategory, EnvVars: []string{"SESSIONFS_NO_FSYNC"},
 			Usage: "do not fsync saved sessions and the directory (faster, as Django; a power loss may lose a save)"},
-	}
+	}, opsSettingsFlags()...)
 }
 
 // setting returns the nearest context in c's lineage where flag name was
@@ -153,6 +155,9 @@ func readSecretKey(c *cli.Context) ([]byte, error) {
 	if k, ok := os.LookupEnv(envSecretKey); ok && k != "" {
 		return []byte(k), nil
 	}
+	if k := djangoSecretKey(); k != nil {
+		return k, nil
+	}
 	return nil, usageErrorf("no secret key: set $%s or --%s FILE (a key is never taken from the command line)", envSecretKey, flagSecretKeyFile)
 }
 
@@ -170,7 +175,7 @@ func dropOneNewline(b []byte) []byte {
 func readFallbackKeys(c *cli.Context) ([][]byte, error) {
 	path := settingString(c, flagFallbacksFile)
 	if path == "" {
-		return nil, nil
+		return djangoFallbackKeys(), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -188,6 +193,9 @@ func readFallbackKeys(c *cli.Context) ([][]byte, error) {
 
 // newCodec builds the codec from the shared settings.
 func newCodec(c *cli.Context) (*codec.Codec, error) {
+	if err := applyDjangoSettings(c); err != nil {
+		return nil, err
+	}
 	secret, err := readSecretKey(c)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,153 @@
+package djangosettings
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// systemPython has Debian's Django 3.2; the python3 on PATH may not.
+const systemPython = "/usr/bin/python3"
+
+// startProject creates a real project with `django-admin startproject`
+// (Django 3.2) and appends extra to its settings. It skips without Django,
+// and fails under CI=true.
+func startProject(t *testing.T, extra string) string {
+	t.Helper()
+	if err := exec.Command(systemPython, "-c", "import django").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: %s cannot import django: %v", systemPython, err)
+		}
+		t.Skipf("%s cannot import django (Debian package python3-django): %v", systemPython, err)
+	}
+	dir := t.TempDir()
+	out, err := exec.Command(systemPython, "-m", "django", "startproject", "mysite", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("startproject: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "mysite", "settings.py"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\n" + extra + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const siteSettings = `
+print("a settings module that prints on stdout")
+SECRET_KEY = "tést-secret-kéy-with-ünicode-0123456789"
+SECRET_KEY_FALLBACKS = ["old-key-1", b"old-key-2"]
+SESSION_ENGINE = "mysite.sessions"
+SESSION_FILE_PATH = "/var/lib/mysite/sessions"
+SESSION_COOKIE_NAME = "sid"
+SESSION_COOKIE_AGE = 3600
+SESSION_SERIALIZER = "django.contrib.sessions.serializers.PickleSerializer"
+`
+
+// customEngine subclasses the file store, which changes the signing salt.
+const customEngine = `
+from django.contrib.sessions.backends.file import SessionStore as FileStore
+
+
+class SiteStore(FileStore):
+    pass
+
+
+SessionStore = SiteStore
+`
+
+func TestReadStartProject(t *testing.T) {
+	dir := startProject(t, siteSettings)
+	if err := os.WriteFile(filepath.Join(dir, "mysite", "sessions.py"), []byte(customEngine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Run from elsewhere: the project directory must come from Options.
+	t.Chdir(t.TempDir())
+	s, err := Read(context.Background(), Options{Module: "mysite.settings", Python: systemPython, Project: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.SecretKey) != "tést-secret-kéy-with-ünicode-0123456789" {
+		t.Errorf("SecretKey %q", s.SecretKey)
+	}
+	if len(s.FallbackKeys) != 2 || string(s.FallbackKeys[0]) != "old-key-1" || string(s.FallbackKeys[1]) != "old-key-2" {
+		t.Errorf("FallbackKeys %q", s.FallbackKeys)
+	}
+	want := Settings{
+		DjangoVersion: s.DjangoVersion, SecretKey: s.SecretKey, FallbackKeys: s.FallbackKeys,
+		SessionEngine: "mysite.sessions", FileBackend: true, SessionFilePath: "/var/lib/mysite/sessions",
+		CookieName: "sid", CookieAge: 3600, Serializer: "django.contrib.sessions.serializers.PickleSerializer",
+		HashingAlgorithm: "sha256", KeySalt: "django.contrib.sessions.SiteStore",
+	}
+	if !strings.HasPrefix(s.DjangoVersion, "3.2") {
+		t.Errorf("DjangoVersion %q, want 3.2.x", s.DjangoVersion)
+	}
+	if !equalSettings(*s, want) {
+		t.Errorf("settings:\n got  %+v\n want %+v", *s, want)
+	}
+}
+
+func equalSettings(a, b Settings) bool {
+	if len(a.FallbackKeys) != len(b.FallbackKeys) {
+		return false
+	}
+	for i := range a.FallbackKeys {
+		if !bytes.Equal(a.FallbackKeys[i], b.FallbackKeys[i]) {
+			return false
+		}
+	}
+	a.FallbackKeys, b.FallbackKeys = nil, nil
+	sa, sb := a.SecretKey, b.SecretKey
+	a.SecretKey, b.SecretKey = nil, nil
+	return bytes.Equal(sa, sb) && a.DjangoVersion == b.DjangoVersion && a.SessionEngine == b.SessionEngine &&
+		a.FileBackend == b.FileBackend && a.SessionFilePath == b.SessionFilePath && a.CookieName == b.CookieName &&
+		a.CookieAge == b.CookieAge && a.Serializer == b.Serializer && a.HashingAlgorithm == b.HashingAlgorithm &&
+		a.KeySalt == b.KeySalt && a.EngineError == b.EngineError
+}
+
+// TestReadDefaults: a fresh project keeps Django's defaults (database
+// sessions, no SESSION_FILE_PATH); Read reports them and the caller decides.
+func TestReadDefaults(t *testing.T) {
+	dir := startProject(t, "")
+	t.Chdir(dir) // the default project directory is the working directory
+	s, err := Read(context.Background(), Options{Module: "mysite.settings", Python: systemPython})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SessionEngine != "django.contrib.sessions.backends.db" || s.FileBackend || s.SessionFilePath != "" ||
+		s.CookieName != "sessionid" || s.CookieAge != 1209600 || len(s.FallbackKeys) != 0 ||
+		!strings.HasPrefix(string(s.SecretKey), "django-insecure-") {
+		t.Errorf("defaults: %+v", s)
+	}
+}
+
+func TestReadErrorsNeverShowTheSecret(t *testing.T) {
+	dir := startProject(t, `SECRET_KEY = "do-not-leak-this-key"
+raise RuntimeError("settings failed")`)
+	_, err := Read(context.Background(), Options{Module: "mysite.settings", Python: systemPython, Project: dir})
+	if err == nil {
+		t.Fatal("settings that raise: no error")
+	}
+	if !strings.Contains(err.Error(), "settings failed") {
+		t.Errorf("error does not say why: %v", err)
+	}
+	if strings.Contains(err.Error(), "do-not-leak-this-key") {
+		t.Errorf("error shows the secret key: %v", err)
+	}
+	if _, err := Read(context.Background(), Options{Module: "no.such.module", Python: systemPython, Project: dir}); err == nil {
+		t.Errorf("missing settings module: no error")
+	}
+	if _, err := Read(context.Background(), Options{Module: "mysite.settings", Python: filepath.Join(dir, "no-python"), Project: dir}); err == nil {
+		t.Errorf("missing interpreter: no error")
+	}
+	if _, err := parse([]byte(`{"secret_key": "do-not-leak-this-key"`)); err == nil || strings.Contains(err.Error(), "leak") {
+		t.Errorf("malformed answer: %v", err)
+	}
+}
