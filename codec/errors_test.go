@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -147,15 +148,18 @@ func TestNewRequiresKey(t *testing.T) {
 // TestZlibBomb: 1 GiB of zeros compresses to ~1 MiB; correctly signed, it
 // must fail with ErrTooLarge without inflating more than the limit.
 func TestZlibBomb(t *testing.T) {
+	// 128 MiB of zeros compress to about 128 KiB; with a 1 MiB limit the
+	// decoder must stop early instead of inflating it all.
+	const bombSize, limit = 128 << 20, 1 << 20
 	var z bytes.Buffer
-	w, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	w, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
 	chunk := make([]byte, 1<<20)
-	for range 1024 {
+	for range bombSize >> 20 {
 		w.Write(chunk)
 	}
 	w.Close()
 	bomb := signC("." + b64u(z.Bytes()))
-	c := mustNew(t, Config{SecretKey: []byte(testSecret)}) // default 16 MiB limit
+	c := mustNew(t, Config{SecretKey: []byte(testSecret), MaxDecodedSize: limit})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -165,8 +169,27 @@ func TestZlibBomb(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 96<<20 {
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*limit {
 		t.Errorf("decoding the bomb allocated %d MiB", alloc>>20)
 	}
 	t.Logf("bomb of %d bytes rejected in %v", len(bomb), time.Since(start))
+}
+
+// TestDefaultDecodedLimit: without a configured limit a payload just over
+// 16 MiB is refused, one just under it decodes.
+func TestDefaultDecodedLimit(t *testing.T) {
+	c := mustNew(t, Config{SecretKey: []byte(testSecret)})
+	session := func(n int) []byte {
+		var z bytes.Buffer
+		w := zlib.NewWriter(&z)
+		fmt.Fprintf(w, `{"pad":"%s"}`, strings.Repeat("x", n))
+		w.Close()
+		return signC("." + b64u(z.Bytes()))
+	}
+	if _, _, err := c.Decode(session(DefaultMaxDecodedSize - 64)); err != nil {
+		t.Errorf("a session under the default limit: %v", err)
+	}
+	if _, _, err := c.Decode(session(DefaultMaxDecodedSize)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a session over the default limit: err = %v, want ErrTooLarge", err)
+	}
 }
