@@ -35,6 +35,8 @@ const (
 	flagCacheTimeout    = "cache-timeout"
 	flagReadDirPlus     = "readdirplus"
 	flagLazy            = "lazy"
+	flagXAttrs          = "xattrs"
+	flagOnConflict      = "on-conflict"
 )
 
 // defaultCacheTimeout: measured with make bench-mount, 10 ms of kernel
@@ -96,6 +98,10 @@ func mountFlags() []cli.Flag {
 			Usage: "how long the kernel may keep a session's name, size and mtime (content is always read afresh); 0: Django's changes show at once, at three FUSE requests per file for ls -l"},
 		&cli.BoolFlag{Name: flagReadDirPlus, EnvVars: []string{"SESSIONFS_READDIRPLUS"}, Value: true,
 			Usage: "send attributes with directory listings (pays off only with --cache-timeout > 0; --readdirplus=false to disable)"},
+		&cli.BoolFlag{Name: flagXAttrs, EnvVars: []string{"SESSIONFS_XATTRS"},
+			Usage: "serve user.sessionfs.* extended attributes (expires, user_id, format, key, raw_size; error on .invalid files); off, ls -l skips two FUSE round trips per file"},
+		&cli.StringFlag{Name: flagOnConflict, EnvVars: []string{"SESSIONFS_ON_CONFLICT"}, Value: "refuse",
+			Usage: "a save by a process that read the session before it changed (Django saved meanwhile): refuse (EIO at close, logged) or overwrite"},
 	}
 }
 
@@ -136,16 +142,28 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 	if err != nil {
 		return err
 	}
+	overwrite, err := onConflictOverwrite(c.String(flagOnConflict))
+	if err != nil {
+		return err
+	}
+	auditLog, err := openAuditLog(c)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
 	opt := fusefs.Options{
-		BackingDir:      backing,
-		ReadOnly:        c.Bool(flagReadOnly),
-		AllowOther:      c.Bool(flagAllowOther),
-		Debug:           c.Bool(flagDebug),
-		ScratchMaxFiles: c.Int(flagScratchMaxFiles),
-		ScratchMaxBytes: c.Int64(flagScratchMaxBytes),
-		Logger:          log,
-		CacheTimeout:    c.Duration(flagCacheTimeout),
-		ReadDirPlus:     c.Bool(flagReadDirPlus),
+		Audit:              auditLog,
+		XAttrs:             c.Bool(flagXAttrs),
+		OverwriteConflicts: overwrite,
+		BackingDir:         backing,
+		ReadOnly:           c.Bool(flagReadOnly),
+		AllowOther:         c.Bool(flagAllowOther),
+		Debug:              c.Bool(flagDebug),
+		ScratchMaxFiles:    c.Int(flagScratchMaxFiles),
+		ScratchMaxBytes:    c.Int64(flagScratchMaxBytes),
+		Logger:             log,
+		CacheTimeout:       c.Duration(flagCacheTimeout),
+		ReadDirPlus:        c.Bool(flagReadDirPlus),
 	}
 	if err := syscall.Access("/dev/fuse", 6 /* R_OK|W_OK */); err != nil {
 		return fmt.Errorf("cannot use /dev/fuse: %w (install fuse3; in a container pass --device /dev/fuse)", err)
@@ -166,7 +184,8 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 		unmountServer(srv, mnt, log)
 	}()
 
-	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther)
+	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
+		"xattrs", opt.XAttrs, "audit_log", settingString(c, flagAuditLog))
 	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, backing, mnt, mnt)
 	if banner != "" {
 		fmt.Print(banner)
@@ -174,6 +193,17 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 	srv.Wait()
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
+}
+
+// onConflictOverwrite parses --on-conflict.
+func onConflictOverwrite(v string) (bool, error) {
+	switch v {
+	case "refuse", "":
+		return false, nil
+	case "overwrite":
+		return true, nil
+	}
+	return false, usageErrorf("--%s must be refuse or overwrite, not %q", flagOnConflict, v)
 }
 
 // unmountServer asks the kernel to unmount; if files are still open there

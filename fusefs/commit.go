@@ -64,17 +64,27 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 			opt.ModTime = keepMod
 		}
 	}
+	if !opt.MustCreate {
+		opt.IfMatch = d.baseVersion(ctx, key)
+	}
+	before := d.stateOf(ctx, key)
 	meta, err := d.store.Save(ctx, key, h.buf, opt)
 	if err != nil {
 		if len(h.buf) == 0 && !h.wrote {
 			// bash's `>` closes its first descriptor before writing: not
-			// worth a warning, and bash ignores the error anyway.
+			// worth a warning, nor an audit record, and bash ignores the
+			// error anyway.
 			d.log.Debug("empty content not saved", "session", key)
 		} else {
-			d.log.Warn("save rejected, session unchanged", "session", key, "err", err)
+			d.counters.rejectedWrites.Add(1)
+			d.auditSave(ctx, key, before, h.buf, opt.MustCreate, err)
+			d.log.Warn("save rejected, session unchanged", append([]any{"session", key, "err", err}, conflictHint(err)...)...)
 		}
-		return false, errno(d.log, "flush", err)
+		return false, d.errno("flush", err)
 	}
+	d.counters.writes.Add(1)
+	d.noteVersion(ctx, key, meta.ID)
+	d.auditSave(ctx, key, before, h.buf, opt.MustCreate, nil)
 	d.log.Info("session saved", "session", key, "created", opt.MustCreate)
 	h.written = false
 	if h.modTime.IsZero() {

@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 )
@@ -48,6 +49,22 @@ type Options struct {
 	// ReadDirPlus sends the attributes with the listing. With a zero
 	// CacheTimeout it only adds work (measured; see README).
 	ReadDirPlus bool
+
+	// XAttrs serves the user.sessionfs.* extended attributes (expiry, user,
+	// format, key, raw size; the reason on .invalid files). Off, the mount
+	// answers extended attribute requests with ENOSYS once and the kernel
+	// stops asking: `ls -l` asks every file for two attributes otherwise,
+	// a FUSE round trip each that the kernel never caches (README).
+	XAttrs bool
+
+	// OverwriteConflicts lets a save replace a session that changed since
+	// the saving process read it (--on-conflict=overwrite); by default such
+	// a save fails with EIO (conflict.go).
+	OverwriteConflicts bool
+
+	// Audit, when not nil, receives one record per change made through the
+	// mount, with the caller FUSE names.
+	Audit *audit.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -72,7 +89,7 @@ func (o Options) withDefaults() Options {
 // NewRoot returns the root directory node of a mount of st.
 func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 	opt = opt.withDefaults()
-	return &rootDir{
+	d := &rootDir{
 		store:   st,
 		opt:     opt,
 		log:     opt.Logger,
@@ -81,13 +98,16 @@ func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 		pending: map[string]*sessionNode{},
 		shadow:  map[string]*scratchEntry{},
 	}
+	d.ops, _ = st.(opsStore)
+	d.views.start = time.Now()
+	return d
 }
 
 // FSOptions are the go-fuse options of a mount: zero cache timeouts for
 // everything but what Lookup and Getattr set per session (CacheTimeout),
 // atomic O_TRUNC (otherwise `cp` and `>` send a handle-less truncate that is
-// not a save), no extended attributes (ENOSYS once, and `ls -l` stops asking
-// for every file).
+// not a save), and extended attributes only with Options.XAttrs (otherwise
+// ENOSYS once, and `ls -l` stops asking for every file).
 func FSOptions(opt Options) *fs.Options {
 	opt = opt.withDefaults()
 	var zero time.Duration // nil would mean go-fuse's 1 s default
@@ -104,7 +124,7 @@ func FSOptions(opt Options) *fs.Options {
 			Debug:              opt.Debug,
 			ExtraCapabilities:  fuse.CAP_ATOMIC_O_TRUNC,
 			DisableReadDirPlus: !opt.ReadDirPlus,
-			DisableXAttrs:      true,
+			DisableXAttrs:      !opt.XAttrs,
 			// go-fuse tries mount(2) itself when it may, else fusermount3.
 			DirectMount: os.Geteuid() == 0,
 		},

@@ -8,6 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
 )
 
@@ -18,6 +19,9 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 	defer guard(d.log, "create", &status)
 	if d.opt.ReadOnly {
 		return nil, nil, 0, syscall.EROFS
+	}
+	if d.isView(name) {
+		return nil, nil, 0, d.refuseView("create", name)
 	}
 	key, isSession := sessionKey(name)
 	if !isSession {
@@ -30,7 +34,7 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 	}
 	exists, err := d.store.Exists(ctx, key) // validates the key: EINVAL for "Upper.json"
 	if err != nil {
-		e := errno(d.log, "create", err)
+		e := d.errno("create", err)
 		if e == syscall.EINVAL {
 			d.log.Warn("create refused: not a valid session key", "name", name, "err", err)
 		}
@@ -108,6 +112,9 @@ func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.En
 		d.log.Warn("symlink refused: a session name is a regular file", "name", name)
 		return nil, syscall.EPERM
 	}
+	if d.isView(name) {
+		return nil, d.refuseView("symlink", name)
+	}
 	n, errno := d.createScratch(ctx, name, &scratchEntry{link: true, target: target, mode: 0o777}, syscall.O_EXCL)
 	if errno != 0 {
 		return nil, errno
@@ -123,6 +130,9 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	defer guard(d.log, "unlink", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
+	}
+	if d.isView(name) {
+		return d.refuseView("unlink", name)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -145,9 +155,15 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	if d.shadow[key] != nil {
 		return syscall.ENOENT
 	}
-	if err := d.store.Delete(ctx, key); err != nil {
-		return errno(d.log, "unlink", err)
+	if d.ops != nil {
+		// Removes exactly the version it reads (and hands its bytes to the
+		// audit log); whatever the file holds, as Delete.
+		return d.removeSession(ctx, key, "rm", func(store.Entry) bool { return true })
 	}
+	if err := d.store.Delete(ctx, key); err != nil {
+		return d.errno("unlink", err)
+	}
+	d.counters.deletes.Add(1)
 	d.log.Info("session deleted", "session", key)
 	d.markChildGone(name)
 	return 0
@@ -179,8 +195,11 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}
+	if d.isView(from) || d.isView(to) {
+		return d.refuseView("rename", from)
+	}
 	if newParent.EmbeddedInode() != &d.Inode {
-		return syscall.EXDEV // there is only one directory; kept for safety
+		return syscall.EXDEV // the views are not places to move sessions to
 	}
 	if flags&^uint32(renameNoReplace) != 0 {
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
@@ -214,9 +233,17 @@ func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey st
 	if d.shadow[toKey] != nil {
 		return syscall.EEXIST
 	}
+	before := d.stateOf(ctx, fromKey)
 	if err := d.store.Rename(ctx, fromKey, toKey); err != nil {
-		return errno(d.log, "rename", err)
+		d.counters.rejectedWrites.Add(1)
+		d.audit(ctx, audit.Record{Op: audit.OpRejectedWrite, Key: fromKey, NewKey: toKey,
+			Before: before.raw, After: before.raw, BeforeJSON: before.json, Reason: err.Error()})
+		return d.errno("rename", err)
 	}
+	d.counters.writes.Add(1)
+	after := d.stateOf(ctx, toKey)
+	d.audit(ctx, audit.Record{Op: audit.OpRename, Key: fromKey, NewKey: toKey,
+		Before: before.raw, After: after.raw, BeforeJSON: before.json, AfterJSON: after.json})
 	d.log.Info("session re-keyed", "from", fromKey, "to", toKey)
 	d.markChildGone(to)
 	if ch := d.GetChild(from); ch != nil {
@@ -242,7 +269,7 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 	}
 	exists, err := d.store.Exists(ctx, toKey)
 	if err != nil {
-		return errno(d.log, "rename", err)
+		return d.errno("rename", err)
 	}
 	shadow := d.shadow[toKey]
 	if noReplace && ((exists && shadow == nil) || d.pending[toKey] != nil) {
@@ -257,6 +284,9 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 		d.log.Info("backup renamed back unchanged", "session", toKey)
 	} else {
 		opt := store.SaveOptions{MustCreate: !exists}
+		if exists {
+			opt.IfMatch = d.baseVersion(ctx, toKey)
+		}
 		switch {
 		case shadow != nil:
 			opt.ModTime = shadow.shadowMod
@@ -266,10 +296,16 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 				opt.ModTime = meta.ID.ModTime
 			}
 		}
-		if _, err := d.store.Save(ctx, toKey, data, opt); err != nil {
-			d.log.Warn("save by rename rejected, session unchanged", "from", from, "session", toKey, "err", err)
-			return errno(d.log, "rename", err)
+		before := d.stateOf(ctx, toKey)
+		meta, err := d.store.Save(ctx, toKey, data, opt)
+		d.auditSave(ctx, toKey, before, data, opt.MustCreate, err)
+		if err != nil {
+			d.counters.rejectedWrites.Add(1)
+			d.log.Warn("save by rename rejected, session unchanged", append([]any{"from", from, "session", toKey, "err", err}, conflictHint(err)...)...)
+			return d.errno("rename", err)
 		}
+		d.noteVersion(ctx, toKey, meta.ID)
+		d.counters.writes.Add(1)
 		d.log.Info("session saved", "session", toKey, "from", from, "created", opt.MustCreate)
 	}
 	d.scratch.remove(from)
@@ -301,11 +337,11 @@ func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, n
 	}
 	sess, err := d.store.Load(ctx, fromKey)
 	if err != nil {
-		return errno(d.log, "rename", err)
+		return d.errno("rename", err)
 	}
 	doc, err := d.render(sess.JSON)
 	if err != nil {
-		return errno(d.log, "rename", err)
+		return d.errno("rename", err)
 	}
 	if old := d.scratch.remove(to); old != nil && old.shadowOf != "" {
 		d.unshadow(old.shadowOf)

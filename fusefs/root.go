@@ -18,6 +18,7 @@ type rootDir struct {
 	fs.Inode
 
 	store  store.Store
+	ops    opsStore // store's ops side; nil: no views (.by-user, .expired, .invalid, .stats.json)
 	opt    Options
 	log    *slog.Logger
 	render func(sessionJSON []byte) ([]byte, error) // codec.Pretty; a test may substitute
@@ -35,6 +36,10 @@ type rootDir struct {
 	// backing session stays until a commit replaces it or the backup is
 	// unlinked: Django never finds it missing in between.
 	shadow map[string]*scratchEntry
+
+	views        views
+	counters     opCounters
+	readVersions readVersions
 }
 
 var (
@@ -80,7 +85,7 @@ func (d *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) (status sysca
 	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(d.opt.BackingDir, &st); err != nil {
-		return errno(d.log, "statfs", err)
+		return d.errno("statfs", err)
 	}
 	out.FromStatfsT(&st)
 	return 0
@@ -96,12 +101,22 @@ func (d *rootDir) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) sysc
 // no decode unless the backing file changed); other names in the scratch area.
 func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
 	defer guard(d.log, "lookup", &status)
+	if d.isView(name) {
+		return d.lookupView(ctx, name, out)
+	}
 	key, isSession := sessionKey(name)
 	if !isSession {
 		return d.lookupScratch(ctx, name, out)
 	}
+	return d.lookupSession(ctx, name, key, out, nil)
+}
+
+// lookupSession answers a lookup of a session name, at the top level or in
+// a view (accept, when not nil, says whether the view shows that session):
+// a pending create first, then the store's live session.
+func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool) (*fs.Inode, syscall.Errno) {
 	d.mu.Lock()
-	if n := d.pending[key]; n != nil {
+	if n := d.pending[key]; n != nil && accept == nil {
 		d.mu.Unlock()
 		n.fillAttr(ctx, &out.Attr) // pending: never cached
 		return &n.Inode, 0
@@ -114,6 +129,9 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	meta, err := d.liveMeta(ctx, key)
 	if err != nil {
 		return nil, d.lookupErrno(err)
+	}
+	if accept != nil && !accept(meta) {
+		return nil, syscall.ENOENT
 	}
 	n := d.sessionChild(ctx, name, key)
 	if !n.fillAttrFrom(meta, &out.Attr) {
@@ -128,7 +146,7 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 // lookupErrno: a name that is not a live session does not exist, whatever
 // the reason (invalid key, undecodable, expired). Other errors are real.
 func (d *rootDir) lookupErrno(err error) syscall.Errno {
-	e := errno(d.log, "lookup", err)
+	e := d.errno("lookup", err)
 	if e == syscall.EINVAL || e == syscall.EFBIG {
 		return syscall.ENOENT
 	}
@@ -178,6 +196,7 @@ func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 	}
 	entries = append(entries, d.scratch.dirEntries()...)
 	d.mu.Unlock()
+	entries = append(entries, d.viewDirEntries()...)
 
 	now := time.Now()
 	err := d.store.Scan(ctx, func(e store.Entry) error {
@@ -188,7 +207,7 @@ func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 		return nil
 	})
 	if err != nil {
-		return nil, errno(d.log, "readdir", err)
+		return nil, d.errno("readdir", err)
 	}
 	return fs.NewListDirStream(entries), 0
 }
@@ -208,8 +227,11 @@ func (d *rootDir) Link(ctx context.Context, target fs.InodeEmbedder, name string
 	return nil, d.refuse(syscall.EPERM)
 }
 
-// Rmdir - FUSE call: there are no subdirectories.
+// Rmdir - FUSE call: the only directories are the views, part of the mount.
 func (d *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if d.isView(name) {
+		return d.refuseView("rmdir", name)
+	}
 	// The kernel looked the name up first: it exists, and is no directory.
 	return d.refuse(syscall.ENOTDIR)
 }

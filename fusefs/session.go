@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
 )
 
@@ -161,7 +162,7 @@ func (n *sessionNode) truncate(ctx context.Context, f fs.FileHandle, size uint64
 	}
 	meta, err := n.root.liveMeta(ctx, key)
 	if err != nil {
-		return errno(n.root.log, "truncate", err)
+		return n.root.errno("truncate", err)
 	}
 	if uint64(meta.Size) == size {
 		return 0
@@ -181,8 +182,25 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 	if pending {
 		return 0
 	}
+	base := n.root.baseVersion(ctx, key)
+	if base != nil {
+		if cur, err := n.root.store.Stat(ctx, key); err != nil || !cur.ID.Equal(*base) {
+			base = nil // changed since this process read it: its own touch does not hide that
+		}
+	}
 	if err := n.root.store.Touch(ctx, key, mtime); err != nil {
-		return errno(n.root.log, "touch", err)
+		return n.root.errno("touch", err)
+	}
+	if base != nil {
+		// The caller's own touch must not make its next save a conflict.
+		if cur, err := n.root.store.Stat(ctx, key); err == nil {
+			n.root.noteVersion(ctx, key, cur.ID)
+		}
+	}
+	if n.root.auditing() {
+		st := n.root.stateOf(ctx, key)
+		n.root.audit(ctx, audit.Record{Op: audit.OpTouch, Key: key, Before: st.raw, After: st.raw,
+			Reason: "mtime set to " + mtime.UTC().Format(time.RFC3339Nano)})
 	}
 	for _, w := range writers {
 		w.setModTime(mtime) // a later commit keeps the renewed mtime
@@ -223,7 +241,7 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		// change (`: > KEY.json` must fail at close, not be ignored).
 		meta, err := n.root.liveMeta(ctx, key)
 		if err != nil {
-			return nil, errno(n.root.log, "open", err)
+			return nil, n.root.errno("open", err)
 		}
 		h.modTime = meta.ID.ModTime
 		h.written = true
@@ -233,13 +251,15 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 			err = store.ErrNotFound
 		}
 		if err != nil {
-			return nil, errno(n.root.log, "open", err)
+			return nil, n.root.errno("open", err)
 		}
 		doc, err := n.root.render(sess.JSON)
 		if err != nil {
-			return nil, errno(n.root.log, "open", err)
+			return nil, n.root.errno("open", err)
 		}
 		h.buf, h.modTime = doc, sess.ID.ModTime
+		n.root.counters.reads.Add(1)
+		n.root.noteVersion(ctx, key, sess.ID)
 	}
 	if write {
 		n.mu.Lock()

@@ -1,0 +1,187 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// maxInvalidShown bounds what .invalid/<key> shows of a backing file: an
+// operator wants to see what is there, not to page through a planted
+// gigabyte.
+const maxInvalidShown = 64 << 10
+
+// viewKind says which view a viewFile belongs to.
+type viewKind int
+
+const (
+	kindExpired viewKind = iota + 1 // .expired/<key>.json: the session as JSON
+	kindInvalid                     // .invalid/<key>: the raw bytes, bounded
+)
+
+// viewFile is a read-only file of .expired or .invalid. It is looked up and
+// read afresh from the store, like a session file; only rm changes it.
+type viewFile struct {
+	fs.Inode
+	root *rootDir
+	key  string
+	kind viewKind
+}
+
+var (
+	_ = (fs.NodeGetattrer)((*viewFile)(nil))
+	_ = (fs.NodeSetattrer)((*viewFile)(nil))
+	_ = (fs.NodeOpener)((*viewFile)(nil))
+	_ = (fs.NodeGetxattrer)((*viewFile)(nil))
+	_ = (fs.NodeListxattrer)((*viewFile)(nil))
+	_ = (fs.NodeSetxattrer)((*viewFile)(nil))
+	_ = (fs.NodeRemovexattrer)((*viewFile)(nil))
+)
+
+// entry is the store's current view of the file, or ENOENT when it no
+// longer belongs to this view (Django renewed or cleared it, the user
+// removed it).
+func (v *viewFile) entry(ctx context.Context) (store.Entry, syscall.Errno) {
+	return v.root.viewEntry(ctx, v.key, v.kind)
+}
+
+// viewEntry is key's Scan-like entry if it belongs to the view kind.
+func (d *rootDir) viewEntry(ctx context.Context, key string, kind viewKind) (store.Entry, syscall.Errno) {
+	meta, err := d.store.Stat(ctx, key)
+	e := store.Entry{Meta: meta, Err: err}
+	if err != nil && (errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidKey)) {
+		return e, syscall.ENOENT
+	}
+	if !inView(d, e, kind, time.Now()) {
+		if err != nil && kind != kindInvalid {
+			return e, d.errno("lookup", err) // a real failure, not "decodes badly"
+		}
+		return e, syscall.ENOENT
+	}
+	return e, 0
+}
+
+// inView reports whether a Scan entry shows in the view kind.
+func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
+	switch kind {
+	case kindExpired:
+		return e.Err == nil && d.ops.ExpiredForDjango(e, now)
+	case kindInvalid:
+		return isInvalid(e)
+	}
+	return false
+}
+
+// isInvalid: a backing file that does not decode. Only regular files of
+// the backing directory: a symlink, fifo or directory planted there is
+// never opened through the mount.
+func isInvalid(e store.Entry) bool {
+	return e.Err != nil && !errors.Is(e.Err, store.ErrNotRegular) && !errors.Is(e.Err, store.ErrNotFound)
+}
+
+// Getattr - FUSE call. With the caller's handle, the size of what it
+// holds; otherwise the store's: the rendering's length, or the raw size
+// (bounded) of an invalid file.
+func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
+	defer guard(v.root.log, "getattr", &status)
+	e, errno := v.entry(ctx)
+	if errno != 0 {
+		return errno
+	}
+	v.root.viewFileAttr(e, v.kind, &out.Attr)
+	if h, ok := f.(*bytesHandle); ok {
+		out.Size = uint64(len(h.data))
+	} else {
+		out.SetTimeout(v.root.opt.CacheTimeout)
+	}
+	return 0
+}
+
+// viewFileAttr fills the attributes of a view file from its entry.
+func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
+	out.Mode = syscall.S_IFREG | 0o400
+	out.Nlink = 1
+	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	out.Size = uint64(e.Size)
+	if kind == kindInvalid {
+		out.Size = uint64(min(e.ID.Size, maxInvalidShown))
+		if errors.Is(e.Err, store.ErrTooLarge) {
+			out.Size = 0 // the store does not read it (Open shows nothing)
+		}
+	}
+	mt := e.ID.ModTime
+	out.SetTimes(&mt, &mt, &mt)
+	out.Blksize = 4096
+}
+
+// Setattr - FUSE call: view files are read-only.
+func (v *viewFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if v.root.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	return syscall.EPERM
+}
+
+// Open - FUSE call: read-only, read afresh.
+func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
+	d := v.root
+	defer guard(d.log, "open", &status)
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EACCES
+	}
+	var data []byte
+	switch v.kind {
+	case kindExpired:
+		sess, err := d.store.Load(ctx, v.key)
+		if err != nil {
+			return nil, 0, d.errno("open", err)
+		}
+		if data, err = d.render(sess.JSON); err != nil {
+			return nil, 0, d.errno("open", err)
+		}
+		d.counters.reads.Add(1)
+	case kindInvalid:
+		raw, _, err := d.ops.ReadRaw(ctx, v.key)
+		switch {
+		case errors.Is(err, store.ErrTooLarge):
+			// Shown empty; the reason is in user.sessionfs.error.
+		case err != nil:
+			return nil, 0, d.errno("open", err)
+		default:
+			data = raw[:min(len(raw), maxInvalidShown)]
+		}
+	}
+	return &bytesHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// Setxattr - FUSE call.
+func (v *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+// Removexattr - FUSE call.
+func (v *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+// bytesHandle is an open view file: the content taken at open.
+type bytesHandle struct {
+	data []byte
+}
+
+var _ = (fs.FileReader)((*bytesHandle)(nil))
+
+// Read - FUSE call.
+func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	n := copy(dest, h.data[off:])
+	return fuse.ReadResultData(dest[:n]), 0
+}

@@ -1,0 +1,189 @@
+package fusefs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// opsStore is what the ops views (.by-user, .expired, .invalid,
+// .stats.json) need beyond store.Store: Django's expiry judgement on scan
+// entries, the raw bytes of a file, conditional removal and the figures.
+// store.FileStore has it; a store without it gets a mount without views.
+type opsStore interface {
+	store.Store
+	ExpiredForDjango(e store.Entry, now time.Time) bool
+	ReadRaw(ctx context.Context, key string) ([]byte, store.FileID, error)
+	RemoveIf(ctx context.Context, key string, dryRun bool, match func(store.Entry) bool) (store.Removal, error)
+	Stats(ctx context.Context, seen func(store.Entry)) (store.Stats, error)
+}
+
+// The hidden entries of the root. They start with '.', so they are never
+// session names (sessionKey) and shell globs such as *.json skip them.
+const (
+	viewByUser  = ".by-user"
+	viewExpired = ".expired"
+	viewInvalid = ".invalid"
+	viewStats   = ".stats.json"
+)
+
+// indexMaxAge bounds how long a lookup of .by-user/<id> may trust the last
+// scan's list of users. Listings always scan afresh; only lookups (one per
+// user with readdirplus) reuse it, so `ls .by-user` costs one scan, not one
+// per user.
+const indexMaxAge = time.Second
+
+// views holds the nodes of the hidden entries, made once per mount.
+type views struct {
+	once  sync.Once
+	nodes map[string]*fs.Inode
+	start time.Time // shown as the views' mtime
+
+	mu      sync.Mutex
+	users   map[string]int // logged-in user id -> live sessions, from the last scan
+	usersAt time.Time      // when users was computed; zero: never
+	stats   []byte         // last rendering of .stats.json, for a stat without an open
+	statsAt time.Time
+}
+
+// isView reports whether name is one of the hidden entries of a mount
+// with views.
+func (d *rootDir) isView(name string) bool {
+	if d.ops == nil {
+		return false
+	}
+	switch name {
+	case viewByUser, viewExpired, viewInvalid, viewStats:
+		return true
+	}
+	return false
+}
+
+// viewNode returns the node of a hidden entry, making them all at first use.
+func (d *rootDir) viewNode(ctx context.Context, name string) *fs.Inode {
+	d.views.once.Do(func() {
+		dir := fs.StableAttr{Mode: syscall.S_IFDIR}
+		d.views.nodes = map[string]*fs.Inode{
+			viewByUser:  d.NewPersistentInode(ctx, &byUserDir{viewDir{root: d}}, dir),
+			viewExpired: d.NewPersistentInode(ctx, &expiredDir{viewDir{root: d}}, dir),
+			viewInvalid: d.NewPersistentInode(ctx, &invalidDir{viewDir{root: d}}, dir),
+			viewStats:   d.NewPersistentInode(ctx, &statsFile{root: d}, fs.StableAttr{Mode: syscall.S_IFREG}),
+		}
+	})
+	return d.views.nodes[name]
+}
+
+// lookupView answers a lookup of a hidden entry.
+func (d *rootDir) lookupView(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ino := d.viewNode(ctx, name)
+	if sf, ok := ino.Operations().(*statsFile); ok {
+		// With readdirplus every listing of the root looks this up: no
+		// scan here. The size is the last rendering's (0 before any), and
+		// not cached, so a stat asks Getattr, which renders.
+		sf.cheapAttr(&out.Attr)
+		return ino, 0
+	}
+	ga, ok := ino.Operations().(fs.NodeGetattrer)
+	if !ok {
+		return nil, syscall.EIO
+	}
+	var aout fuse.AttrOut
+	if e := ga.Getattr(ctx, nil, &aout); e != 0 {
+		return nil, e
+	}
+	out.Attr = aout.Attr
+	return ino, 0
+}
+
+// viewDirEntries are the hidden entries in a root listing.
+func (d *rootDir) viewDirEntries() []fuse.DirEntry {
+	if d.ops == nil {
+		return nil
+	}
+	return []fuse.DirEntry{
+		{Name: viewByUser, Mode: syscall.S_IFDIR},
+		{Name: viewExpired, Mode: syscall.S_IFDIR},
+		{Name: viewInvalid, Mode: syscall.S_IFDIR},
+		{Name: viewStats, Mode: syscall.S_IFREG},
+	}
+}
+
+// viewDirAttr fills the attributes of a view directory: read and search
+// for the owner only (write: removals are allowed, creations refused by
+// the operations themselves).
+func (d *rootDir) viewDirAttr(out *fuse.Attr) {
+	out.Mode = syscall.S_IFDIR | 0o700
+	out.Nlink = 2
+	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	mt := d.views.start
+	out.SetTimes(&mt, &mt, &mt)
+}
+
+// refuseView is the answer to creating, renaming or removing a hidden
+// entry as a whole: they are part of the mount, not files.
+func (d *rootDir) refuseView(op, name string) syscall.Errno {
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	d.log.Warn(op+" refused: a sessionfs view, not a file", "name", name)
+	return syscall.EPERM
+}
+
+// liveScan calls fn for every live session (decodable, not expired), as
+// the top level lists them.
+func (d *rootDir) liveScan(ctx context.Context, fn func(store.Entry)) error {
+	now := time.Now()
+	return d.store.Scan(ctx, func(e store.Entry) error {
+		if e.Err == nil && !e.Expired(now) {
+			fn(e)
+		}
+		return nil
+	})
+}
+
+// userCounts scans for the logged-in users and remembers the result for
+// lookups.
+func (d *rootDir) userCounts(ctx context.Context) (map[string]int, error) {
+	users := map[string]int{}
+	err := d.liveScan(ctx, func(e store.Entry) {
+		if e.UserID != "" {
+			users[e.UserID]++
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.views.mu.Lock()
+	d.views.users, d.views.usersAt = users, time.Now()
+	d.views.mu.Unlock()
+	return users, nil
+}
+
+// hasUser reports whether id has a live session, from the last scan when
+// it is recent enough, else from a new one.
+func (d *rootDir) hasUser(ctx context.Context, id string) (bool, error) {
+	d.views.mu.Lock()
+	users, at := d.views.users, d.views.usersAt
+	d.views.mu.Unlock()
+	if users == nil || time.Since(at) > indexMaxAge {
+		var err error
+		if users, err = d.userCounts(ctx); err != nil {
+			return false, err
+		}
+	}
+	return users[id] > 0, nil
+}
+
+// forgetUsers drops the remembered user list after a removal, so the next
+// lookup scans again.
+func (d *rootDir) forgetUsers() {
+	d.views.mu.Lock()
+	d.views.users = nil
+	d.views.mu.Unlock()
+}
