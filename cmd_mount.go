@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sessionfs/sessionfs/fusefs"
+	"github.com/sessionfs/sessionfs/metrics"
 	"github.com/sessionfs/sessionfs/store"
 )
 
@@ -80,6 +81,7 @@ func mountCommands() []*cli.Command {
 
 func mountFlags() []cli.Flag {
 	return []cli.Flag{
+		metricsFlag(),
 		&cli.BoolFlag{Name: flagReadOnly, EnvVars: []string{"SESSIONFS_READ_ONLY"},
 			Usage: "refuse every change (EROFS)"},
 		&cli.BoolFlag{Name: flagAllowOther, EnvVars: []string{"SESSIONFS_ALLOW_OTHER"},
@@ -165,10 +167,19 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 		CacheTimeout:       c.Duration(flagCacheTimeout),
 		ReadDirPlus:        c.Bool(flagReadDirPlus),
 	}
+	// --metrics-addr: store operations counted and timed, session gauges from Stats.
+	met, err := startMetrics(c, func(ctx context.Context) (store.Stats, error) { return st.Stats(ctx, nil) })
+	if err != nil {
+		return fmt.Errorf("--%s: %w", flagMetricsAddr, err)
+	}
+	var served store.Store = st
+	if met != nil {
+		served = metrics.InstrumentStore(st, met)
+	}
 	if err := syscall.Access("/dev/fuse", 6 /* R_OK|W_OK */); err != nil {
 		return fmt.Errorf("cannot use /dev/fuse: %w (install fuse3; in a container pass --device /dev/fuse)", err)
 	}
-	srv, err := fusefs.Mount(mnt, st, opt)
+	srv, err := fusefs.Mount(mnt, served, opt)
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, mountHint(err))
 	}
