@@ -36,6 +36,20 @@ func opsSettingsFlags() []cli.Flag {
 	return append(djangoFlags(), auditFlags()...)
 }
 
+// openStoreAudited opens the store and the audit log (nil when --audit-log
+// is not given) of a command that changes sessions.
+func openStoreAudited(c *cli.Context) (*store.FileStore, *audit.Logger, error) {
+	st, err := newStore(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := openAuditLog(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, log, nil
+}
+
 // openAuditLog opens --audit-log; nil (which logs nothing) when not given.
 func openAuditLog(c *cli.Context) (*audit.Logger, error) {
 	path := settingString(c, flagAuditLog)

@@ -235,11 +235,7 @@ func revokeAction(c *cli.Context) error {
 	if user == "" {
 		return usageErrorf("revoke: --user must not be empty")
 	}
-	st, err := newStore(c)
-	if err != nil {
-		return err
-	}
-	log, err := openAuditLog(c)
+	st, log, err := openStoreAudited(c)
 	if err != nil {
 		return err
 	}
@@ -273,19 +269,15 @@ func revokeAction(c *cli.Context) error {
 // --- rekey ---
 
 func rekeyAction(c *cli.Context) error {
-	st, err := newStore(c)
-	if err != nil {
-		return err
-	}
-	target, err := encodeOptions(c)
-	if err != nil {
-		return err
-	}
-	log, err := openAuditLog(c)
+	st, log, err := openStoreAudited(c)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
+	target, err := encodeOptions(c)
+	if err != nil {
+		return err
+	}
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "rekeying")
 	var logErr error

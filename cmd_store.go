@@ -270,11 +270,7 @@ func putAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := newStore(c)
-	if err != nil {
-		return err
-	}
-	log, err := openAuditLog(c)
+	st, log, err := openStoreAudited(c)
 	if err != nil {
 		return err
 	}
@@ -307,11 +303,7 @@ func rmAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageErrorf("rm needs at least one session KEY")
 	}
-	st, err := newStore(c)
-	if err != nil {
-		return err
-	}
-	log, err := openAuditLog(c)
+	st, log, err := openStoreAudited(c)
 	if err != nil {
 		return err
 	}
@@ -354,11 +346,7 @@ func rmAction(c *cli.Context) error {
 }
 
 func gcAction(c *cli.Context) error {
-	st, err := newStore(c)
-	if err != nil {
-		return err
-	}
-	log, err := openAuditLog(c)
+	st, log, err := openStoreAudited(c)
 	if err != nil {
 		return err
 	}
