@@ -38,7 +38,8 @@ const (
 	opsTempLeftover = "sessionid" + opsUser7 + "_out_leftover"
 )
 
-// loginSession is what django.contrib.auth's login() stores.
+// loginSession is what django.contrib.auth's login() stores (with a made-up
+// password hash); opsFixture uses the real login().
 func loginSession(userID string, extra string) json.RawMessage {
 	return json.RawMessage(`{"_auth_user_id": "` + userID + `", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend", ` +
 		`"_auth_user_hash": "4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b"` + extra + `}`)
@@ -64,20 +65,31 @@ func opsFixture(t *testing.T) string {
 			}
 		}
 	}
+	// Logged-in users: real django.contrib.auth login() sessions.
+	login := func(d *harness.Django, s harness.Settings, items ...harness.LoginItem) {
+		t.Helper()
+		var res []harness.LoginResult
+		d.Call(t, s, harness.OpLogin, items, &res)
+		if len(res) != len(items) {
+			t.Fatalf("Django %s login: %d sessions for %d users", d.Version, len(res), len(items))
+		}
+	}
+	login(dj32, current,
+		harness.LoginItem{Key: opsUser42a, UserID: "42", Extra: map[string]any{"cart": []int{1, 2}}},
+		harness.LoginItem{Key: opsUser42b, UserID: "42"},
+		harness.LoginItem{Key: opsUser7, UserID: "7", Extra: map[string]any{"theme": "dark"}},
+		harness.LoginItem{Key: opsExpiredMt, UserID: "9"},
+	)
 	save(dj32, current,
-		harness.SaveItem{Key: opsUser42a, Data: loginSession("42", `, "cart": [1, 2]`)},
-		harness.SaveItem{Key: opsUser42b, Data: loginSession("42", "")},
-		harness.SaveItem{Key: opsUser7, Data: loginSession("7", `, "theme": "dark"`)},
 		harness.SaveItem{Key: opsAnon, Data: json.RawMessage(`{"cart": [3], "note": "` + string(bytes.Repeat([]byte("x"), 300)) + `"}`)},
-		harness.SaveItem{Key: opsExpiredMt, Data: loginSession("9", "")},
 	)
 	old := current
 	old.SecretKey = opsOldSecret
-	save(dj32, old, harness.SaveItem{Key: opsFallback8, Data: loginSession("8", "")})
+	login(dj32, old, harness.LoginItem{Key: opsFallback8, UserID: "8"})
 	unknown := current
 	unknown.SecretKey = opsUnknownSecret
-	save(dj32, unknown, harness.SaveItem{Key: opsUnknown, Data: loginSession("11", "")})
-	save(dj42, current, harness.SaveItem{Key: opsExpiredAt, Data: loginSession("10", `, "_session_expiry": "2021-03-04T05:06:07.000008+00:00"`)})
+	login(dj32, unknown, harness.LoginItem{Key: opsUnknown, UserID: "11"})
+	login(dj42, current, harness.LoginItem{Key: opsExpiredAt, UserID: "10", Extra: map[string]any{"_session_expiry": "2021-03-04T05:06:07.000008+00:00"}})
 
 	anon, err := os.ReadFile(filepath.Join(dir, "sessionid"+opsAnon))
 	if err != nil {

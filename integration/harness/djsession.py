@@ -28,7 +28,11 @@ def configure(s):
 
     conf = {
         "SECRET_KEY": s["secret_key"],
-        "INSTALLED_APPS": ["django.contrib.sessions"],
+        "INSTALLED_APPS": ["django.contrib.sessions", "django.contrib.auth", "django.contrib.contenttypes"],
+        # Users for the login op live in a throw-away in-memory database;
+        # MD5 keeps password hashing fast (the session only holds its HMAC).
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
         "SESSION_ENGINE": "django.contrib.sessions.backends.file",
         "USE_TZ": True,
     }
@@ -162,6 +166,41 @@ def op_delete(Store, req):
     for key in req:
         Store().delete(key)
     return None
+
+
+def op_login(Store, req):
+    """Log users in with django.contrib.auth's login(), as a view would.
+
+    Each item is {"key", "user_id", "extra"}: a user with that primary key
+    logs in on a fresh request (login() cycles the session key and stores
+    _auth_user_id, _auth_user_backend and _auth_user_hash), "extra" members
+    are added as a view would, and the session is saved under item["key"]
+    with must_create, so tests can name their sessions.
+    """
+    from django.contrib.auth import get_user_model, login
+    from django.core.management import call_command
+    from django.http import HttpRequest
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    User = get_user_model()
+    out = []
+    for item in req:
+        uid = int(item["user_id"])
+        user = User.objects.filter(pk=uid).first()
+        if user is None:
+            user = User.objects.create_user(id=uid, username="user%d" % uid, password="pw%d" % uid)
+        request = HttpRequest()
+        request.session = Store()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        for k, v in (item.get("extra") or {}).items():
+            request.session[k] = v
+        data = dict(request.session.items())
+        request.session.delete()  # login() saved under a random key: move it to item["key"]
+        s = Store(session_key=item["key"])
+        fill(s, data)
+        s.save(must_create=True)
+        out.append({"key": s.session_key, "data": data})
+    return out
 
 
 def op_clear_expired(Store, req):

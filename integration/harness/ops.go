@@ -16,6 +16,7 @@ const (
 	OpCreate       = "create"        // []json.RawMessage -> []string new keys
 	OpDelete       = "delete"        // []string keys -> nil
 	OpClearExpired = "clear_expired" // nil -> nil (SessionStore.clear_expired())
+	OpLogin        = "login"         // []LoginItem -> []LoginResult (django.contrib.auth login(), saved under Key)
 	OpLoopSave     = "loop_save"     // LoopSaveRequest -> LoopResult
 	OpLoopLoad     = "loop_load"     // LoopLoadRequest -> LoopResult
 	OpBenchDecode  = "bench_decode"  // BenchRequest -> BenchResult
@@ -42,6 +43,20 @@ type SaveItem struct {
 	Key        string          `json:"key"`
 	Data       json.RawMessage `json:"data"`
 	MustCreate bool            `json:"must_create"`
+}
+
+// LoginItem logs user UserID in with django.contrib.auth's login() and saves
+// the session, with Extra members added, under Key.
+type LoginItem struct {
+	Key    string         `json:"key"`
+	UserID string         `json:"user_id"`
+	Extra  map[string]any `json:"extra,omitempty"`
+}
+
+// LoginResult is the session login() made.
+type LoginResult struct {
+	Key  string          `json:"key"`
+	Data json.RawMessage `json:"data"`
 }
 
 // SaveResult: OK, or Error "CreateError" / "UpdateError".
