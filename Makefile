@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 GOTEST  := $(GO) test -count=1
 FUZZTIME ?= 60s
 
-.PHONY: all build run test unit integration deps vet fuzz bench bench-codec bench-store bench-mount install clean
+.PHONY: all build run test unit integration deps vet fuzz stress bench bench-codec bench-store bench-mount install clean
 
 all: build
 
@@ -34,10 +34,20 @@ integration: build
 
 test: deps vet unit integration
 
+# Each fuzz target for FUZZTIME (default 60s).
+FUZZ_TARGETS := codec:FuzzDecode codec:FuzzDecodeSigned codec:FuzzEncodeRoundTrip codec:FuzzEncodeEdit \
+	codec:FuzzPickle store:FuzzKey store:FuzzSaveEdit
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./codec/
-	$(GO) test -run='^$$' -fuzz='^FuzzEncodeRoundTrip$$' -fuzztime=$(FUZZTIME) ./codec/
-	$(GO) test -run='^$$' -fuzz='^FuzzPickle$$' -fuzztime=$(FUZZTIME) ./codec/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t#*:}; echo "== $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg/; \
+	done
+
+# The reliability campaigns in their long form, and one table of their figures.
+stress: deps build
+	@report=$$(mktemp); \
+	SESSIONFS_STRESS=1 SESSIONFS_STRESS_REPORT=$$report $(GOTEST) -run '^TestCampaign' -timeout 60m ./integration/; rc=$$?; \
+	$(GO) run ./integration/campaign/report $$report || rc=1; rm -f $$report; exit $$rc
 
 bench: bench-codec bench-store bench-mount
 

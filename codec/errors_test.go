@@ -193,3 +193,40 @@ func TestDefaultDecodedLimit(t *testing.T) {
 		t.Errorf("a session over the default limit: err = %v, want ErrTooLarge", err)
 	}
 }
+
+// TestIntegerDigitsPythonReads: Python 3.11+ reads integers of at most 4300
+// digits; a longer one would make every Django worker fail on the session.
+func TestIntegerDigitsPythonReads(t *testing.T) {
+	c := mustNew(t, Config{SecretKey: []byte(testSecret)})
+	if _, err := c.Encode([]byte(`{"n": -`+strings.Repeat("9", 4300)+`}`), EncodeOptions{}); err != nil {
+		t.Errorf("4300 digits: %v", err)
+	}
+	_, err := c.Encode([]byte(`{"n": `+strings.Repeat("9", 4301)+`}`), EncodeOptions{})
+	if !errors.Is(err, ErrInvalidSession) || !strings.Contains(err.Error(), "4301 digits") {
+		t.Errorf("4301 digits: err = %v, want ErrInvalidSession naming the length", err)
+	}
+}
+
+// TestPickleMemoBomb: 40 nested lists, each holding the previous one twice
+// through the memo, describe 2^40 nodes in a few hundred bytes. The decoder
+// must stop within a small multiple of its limit.
+func TestPickleMemoBomb(t *testing.T) {
+	const limit = 1 << 20
+	p := []byte("\x80\x02]q\x00")
+	for i := 1; i <= 40; i++ {
+		p = append(p, '(', 'h', byte(i-1), 'h', byte(i-1), 'l', 'q', byte(i))
+	}
+	p = append(p, "}X\x01\x00\x00\x00ah\x28s."...)
+	c := mustNew(t, Config{SecretKey: []byte(testSecret), MaxDecodedSize: limit})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err := c.Decode(signC(b64u(p)))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16*limit {
+		t.Errorf("decoding the memo bomb allocated %d MiB with a %d MiB limit", alloc>>20, limit>>20)
+	}
+}

@@ -36,6 +36,10 @@ func (p *parser) fail(format string, args ...any) error {
 	return fmt.Errorf("%w: line %d column %d: %s", base, line, col, fmt.Sprintf(format, args...))
 }
 
+// maxIntDigits is Python's default int_max_str_digits (3.11+): json.loads
+// refuses longer integer literals.
+const maxIntDigits = 4300
+
 // parseJSON parses one JSON value filling the whole input (whitespace aside).
 func parseJSON(in []byte, django bool) (node, error) {
 	p := &parser{in: in, django: django}
@@ -362,9 +366,10 @@ func (p *parser) number() (node, error) {
 		}
 		return n
 	}
+	intDigits := 1
 	if p.pos < len(p.in) && p.in[p.pos] == '0' {
 		p.pos++
-	} else if digits() == 0 {
+	} else if intDigits = digits(); intDigits == 0 {
 		return node{}, p.fail("bad number")
 	}
 	isFloat := false
@@ -384,6 +389,11 @@ func (p *parser) number() (node, error) {
 		if digits() == 0 {
 			return node{}, p.fail("bad number: digits expected in the exponent")
 		}
+	}
+	if !isFloat && !p.django && intDigits > maxIntDigits {
+		// Django on Python 3.11+ cannot read it back: json.loads raises and
+		// the user gets an error page (3.2) or is logged out (4.x, 5.x).
+		return node{}, p.fail("an integer of %d digits: Python reads at most %d", intDigits, maxIntDigits)
 	}
 	text := string(p.in[start:p.pos])
 	if !isFloat {

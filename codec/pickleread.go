@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -64,8 +65,11 @@ func unpickle(p []byte) (any, error) {
 
 type pickleConverter struct{ budget int64 }
 
+// spend charges n bytes of text plus the memory of one tree node: memo
+// references let a few hundred bytes of pickle describe a tree of billions
+// of nodes, so the budget must count what the tree really costs.
 func (c *pickleConverter) spend(n int) error {
-	c.budget -= int64(n) + 8
+	c.budget -= int64(n) + int64(unsafe.Sizeof(node{}))
 	if c.budget < 0 {
 		return fmt.Errorf("%w: the unpickled session would be too large", ErrTooLarge)
 	}
