@@ -28,6 +28,7 @@ vet:
 
 unit:
 	$(GOTEST) -race ./codec/... ./store/... ./fusefs/... .
+	GOMAXPROCS=1 $(GOTEST) -race ./fusefs/...
 
 integration: build
 	$(GOTEST) -timeout 20m ./integration/...

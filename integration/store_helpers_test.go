@@ -3,11 +3,9 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,21 +36,7 @@ type cliResult struct {
 func runCLI(t *testing.T, dir string, stdin []byte, cmd string, args ...string) cliResult {
 	t.Helper()
 	argv := append([]string{cmd, "--session-file-path", dir}, args...)
-	c := exec.Command(harness.Binary(t), argv...)
-	c.Env = append(os.Environ(), "DJANGO_SECRET_KEY="+storeSecret)
-	c.Stdin = bytes.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errOut
-	err := c.Run()
-	res := cliResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running sessionfs %v: %v", argv, err)
-	}
-	return res
+	return runBinary(t, []string{"DJANGO_SECRET_KEY=" + storeSecret}, stdin, argv...)
 }
 
 // mustCLI is runCLI that requires exit code 0.
