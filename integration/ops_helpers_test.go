@@ -8,9 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -125,26 +123,7 @@ func opsMust(t *testing.T, dir string, stdin []byte, cmd string, args ...string)
 // no DJANGO_* variables inherited from the test's environment).
 func runBinary(t *testing.T, env []string, stdin []byte, argv ...string) cliResult {
 	t.Helper()
-	c := exec.Command(harness.Binary(t), argv...)
-	for _, kv := range os.Environ() {
-		if !bytes.HasPrefix([]byte(kv), []byte("DJANGO_")) && !bytes.HasPrefix([]byte(kv), []byte("SESSION")) {
-			c.Env = append(c.Env, kv)
-		}
-	}
-	c.Env = append(c.Env, env...)
-	c.Stdin = bytes.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errOut
-	err := c.Run()
-	res := cliResult{stdout: out.String(), stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running sessionfs %v: %v", argv, err)
-	}
-	return res
+	return runIn(t, "", env, stdin, argv...)
 }
 
 // jsonLines decodes one JSON object per line.
