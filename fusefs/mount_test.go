@@ -33,6 +33,14 @@ func mountFake(t *testing.T, st *fakeStore, opt Options) string {
 
 func mountStore(t *testing.T, st store.Store, opt Options) string {
 	t.Helper()
+	return mountWith(t, st, opt, fakeRender)
+}
+
+// mountWith mounts st in-process; render, when not nil, replaces
+// codec.Pretty. The unmount is a cleanup: a test that leaks an open file
+// fails there.
+func mountWith(t *testing.T, st store.Store, opt Options, render func([]byte) ([]byte, error)) string {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but no FUSE: %v", err)
@@ -44,7 +52,9 @@ func mountStore(t *testing.T, st store.Store, opt Options) string {
 		opt.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	root := NewRoot(st, opt).(*rootDir)
-	root.render = fakeRender
+	if render != nil {
+		root.render = render
+	}
 	srv, err := fs.Mount(mnt, root, FSOptions(opt))
 	if err != nil {
 		t.Fatalf("mount %s: %v", mnt, err)

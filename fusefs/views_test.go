@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
 
 	"github.com/sessionfs/sessionfs/codec"
@@ -94,26 +92,7 @@ func opsFixture(t *testing.T) (*store.FileStore, string) {
 // mountReal mounts st in-process with the real rendering (codec.Pretty).
 func mountReal(t *testing.T, st store.Store, opt Options) string {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but no FUSE: %v", err)
-		}
-		t.Skipf("no FUSE: %v", err)
-	}
-	mnt := t.TempDir()
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	}
-	srv, err := fs.Mount(mnt, NewRoot(st, opt), FSOptions(opt))
-	if err != nil {
-		t.Fatalf("mount %s: %v", mnt, err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("unmount %s: %v (a test leaked an open file?)", mnt, err)
-		}
-	})
-	return mnt
+	return mountWith(t, st, opt, nil)
 }
 
 func mustRead(t *testing.T, path string) string {
