@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sessionfs/sessionfs/integration/harness"
 )
@@ -45,14 +44,7 @@ except OSError as e:
 				t.Fatal(err)
 			}
 			defer editor.Wait()
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				if _, err := os.Stat(ready); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the editor never read the session: %s", out.String())
-				}
-			}
+			waitForFile(t, ready, nil)
 			var saved []harness.SaveResult
 			dj.Call(t, m.Settings(), harness.OpSave, []harness.SaveItem{{Key: key, Data: json.RawMessage(`{"n": 2}`)}}, &saved)
 			if len(saved) != 1 || !saved[0].OK {

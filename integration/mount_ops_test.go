@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/integration/mounttest"
@@ -185,14 +184,7 @@ printf '{"n": 100}' > "$F"`)
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reading shell never got ready")
-		}
-	}
+	waitForFile(t, ready, nil)
 	var saved []harness.SaveResult
 	dj.Call(t, m.Settings(), harness.OpSave, []harness.SaveItem{{Key: key, Data: json.RawMessage(`{"n": 2}`)}}, &saved)
 	if len(saved) != 1 || !saved[0].OK {

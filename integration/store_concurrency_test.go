@@ -30,7 +30,8 @@ func versionedSessions(n int) (keys []string, versions map[string][2]json.RawMes
 	return keys, versions
 }
 
-// waitForFile waits until path exists (the Django side is ready).
+// waitForFile waits until path exists: a helper process (Django, an
+// editor) signals it is ready. done, when not nil, reports the helper's end.
 func waitForFile(t *testing.T, path string, done <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -40,11 +41,11 @@ func waitForFile(t *testing.T, path string, done <-chan error) {
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("Django stopped before it was ready: %v", err)
+			t.Fatalf("the helper process ended before it was ready (%s): %v", path, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Django not ready after a minute")
+			t.Fatalf("%s did not appear within a minute", path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
