@@ -129,6 +129,13 @@ func FSOptions(opt Options) *fs.Options {
 			DirectMount: os.Geteuid() == 0,
 		},
 	}
+	if opt.ReadDirPlus {
+		// Auto: the kernel asks for attributes with the first batch of a
+		// listing, and with later ones only while the lister stats what it
+		// gets (ls -l). A plain `ls` then makes no inode per session, so
+		// listing a million sessions does not hold a million inodes.
+		fsOpt.MountOptions.ExtraCapabilities |= fuse.CAP_READDIRPLUS_AUTO
+	}
 	if fsOpt.MountOptions.FsName == "" {
 		fsOpt.MountOptions.FsName = "sessionfs"
 	}

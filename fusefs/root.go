@@ -198,18 +198,28 @@ func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 	d.mu.Unlock()
 	entries = append(entries, d.viewDirEntries()...)
 
-	now := time.Now()
-	err := d.store.Scan(ctx, func(e store.Entry) error {
-		if e.Err != nil || e.Expired(now) || hidden[e.Key] {
+	scan := func(ctx context.Context, emit func([]fuse.DirEntry) bool) error {
+		now := time.Now()
+		batch := make([]fuse.DirEntry, 0, scanBatchEntries)
+		err := d.store.Scan(ctx, func(e store.Entry) error {
+			if e.Err != nil || e.Expired(now) || hidden[e.Key] {
+				return nil
+			}
+			batch = append(batch, fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG})
+			if len(batch) == scanBatchEntries {
+				if !emit(batch) {
+					return context.Canceled
+				}
+				batch = make([]fuse.DirEntry, 0, scanBatchEntries)
+			}
 			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			emit(batch)
 		}
-		entries = append(entries, fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG})
-		return nil
-	})
-	if err != nil {
-		return nil, d.errno("readdir", err)
+		return err
 	}
-	return fs.NewListDirStream(entries), 0
+	return newSessionDirStream(entries, func(err error) syscall.Errno { return d.errno("readdir", err) }, scan), 0
 }
 
 // Mkdir - FUSE call: sessions are flat files.

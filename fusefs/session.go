@@ -27,6 +27,7 @@ type sessionNode struct {
 	created time.Time // shown as mtime while pending
 	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
 	writers []*sessionHandle
+	pc      pageCache // whether readers may use the kernel's page cache
 }
 
 var (
@@ -64,6 +65,18 @@ func (n *sessionNode) dirtyWriter() *sessionHandle {
 // necessarily the caller's, so the size comes from the node's writers.
 func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
 	defer guard(n.root.log, "getattr", &status)
+	if h, ok := f.(*sessionHandle); ok && h.cached {
+		// A read through the page cache past the cached size asks for
+		// the attributes with its handle: the size must be that of what
+		// the handle holds, not of a newer backing file, or the read
+		// would stop short.
+		meta := store.Meta{ID: h.id, Size: int64(len(h.buf))}
+		meta.ID.ModTime = h.modTime
+		if !n.fillAttrFrom(meta, &out.Attr) {
+			out.SetTimeout(n.root.opt.CacheTimeout)
+		}
+		return 0
+	}
 	busy, e := n.fillAttr(ctx, &out.Attr)
 	if e == 0 && !busy {
 		out.SetTimeout(n.root.opt.CacheTimeout)
@@ -107,6 +120,11 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 		size = n.writers[len(n.writers)-1].size()
 	}
 	busy = n.pending || len(n.writers) > 0
+	if busy {
+		n.pc.sentAttr(store.FileID{}, size, time.Now())
+	} else {
+		n.pc.sentAttr(meta.ID, size, time.Now())
+	}
 	n.mu.Unlock()
 	out.Mode = syscall.S_IFREG | 0o600
 	out.Nlink = 1
@@ -209,19 +227,16 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 }
 
 // Open - FUSE call. Every open reads the store afresh, so a change Django
-// just made shows; direct I/O keeps the kernel from serving stale pages.
+// just made shows. Writers and readers whose rendering the kernel's cached
+// size does not describe use direct I/O; other readers go through the page
+// cache (pagecache.go), and keep it when it holds this very rendering.
 func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
 	defer guard(n.root.log, "open", &status)
 	h, e := n.open(ctx, flags)
 	if e != 0 {
 		return nil, 0, e
 	}
-	if !h.write {
-		// A reader has nothing to commit: skipping its FLUSH saves one of
-		// the five round trips every `cat` costs.
-		return h, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
-	}
-	return h, fuse.FOPEN_DIRECT_IO, 0
+	return h, h.openFlags, 0
 }
 
 // open builds the handle for an open (or a create that found the file).
@@ -262,16 +277,37 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		if err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		h.buf, h.modTime = doc, sess.ID.ModTime
+		h.buf, h.modTime, h.id = doc, sess.ID.ModTime, sess.ID
 		n.root.counters.reads.Add(1)
 		n.root.noteVersion(ctx, key, sess.ID)
 	}
-	if write {
-		n.mu.Lock()
+	h.openFlags = fuse.FOPEN_DIRECT_IO
+	if !write {
+		// A reader has nothing to commit: skipping its FLUSH saves one of
+		// the round trips every `cat` costs.
+		h.openFlags |= fuse.FOPEN_NOFLUSH
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case write:
 		n.writers = append(n.writers, h)
-		n.mu.Unlock()
+		n.pc.openDirect(time.Now())
+	case h.id != (store.FileID{}) && n.root.opt.CacheTimeout > 0:
+		var pcFlags uint32
+		pcFlags, h.cached = n.pc.openReader(h.id, int64(len(h.buf)), time.Now())
+		h.openFlags = pcFlags | fuse.FOPEN_NOFLUSH
+	default:
+		n.pc.openDirect(time.Now())
 	}
 	return h, 0
+}
+
+// releaseReader forgets a reader that used the page cache.
+func (n *sessionNode) releaseReader() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pc.closeReader()
 }
 
 // release forgets a writer; a pending create nobody committed disappears.
