@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -46,13 +45,6 @@ const (
 // (with readdirplus), while a size or mtime Django changes is stale for at
 // most 10 ms. Content is never cached.
 const defaultCacheTimeout = 10 * time.Millisecond
-
-// mountGCPercent is a mount's GOGC unless the environment sets one. Its
-// live heap is mostly the store's metadata cache, which holds no pointers,
-// so a collection costs little however large the cache: collecting at 25 %
-// growth instead of Go's 100 % keeps a million-session mount's peak RSS
-// near its live heap (make bench; README, Performance).
-const mountGCPercent = 25
 
 // readyLine starts the line mount prints on stdout once the kernel serves
 // the mount point: scripts and tests wait for it.
@@ -147,9 +139,6 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 		return err
 	}
 	slog.SetDefault(log)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(mountGCPercent)
-	}
 	backing := st.Config().Dir
 	mnt, err := checkMountpoint(mountpoint, backing, c.Bool(flagForce), log)
 	if err != nil {

@@ -20,12 +20,14 @@ import (
 // fixed-size chunks that never move (growing copies nothing) and are found
 // through an open-addressing index of uint32s, so the garbage collector has
 // nothing to scan and the index's slack costs 4 bytes a slot, not a whole
-// entry as a Go map's would. Everything else (long keys, errors, huge
+// entry as a Go map's would. Chunks and index live outside the Go heap
+// (offheap.go). Everything else (long keys, errors, huge
 // files) goes to the small wide map, holding full Metas.
 type metaCache struct {
 	mu    sync.RWMutex
 	seed  maphash.Seed
 	index []uint32 // open addressing, linear probing: slot number + 1; 0 is empty
+	imem  []byte   // the index's mapping (offheap.go)
 	count int      // slots in use
 	chunk [][]slot // slot i is chunk[i>>chunkBits][i&chunkMask]
 	free  []uint32 // slot numbers released by deletions, reused first
@@ -272,8 +274,9 @@ func (mc *metaCache) home(k packedKey) int {
 
 // grow doubles the index (it only holds slot numbers: slots do not move).
 func (mc *metaCache) grow() {
-	old := mc.index
-	mc.index = make([]uint32, max(minIndexSize, 2*len(old)))
+	old, oldMem := mc.index, mc.imem
+	defer unmap(oldMem)
+	mc.index, mc.imem = mapZeroed[uint32](max(minIndexSize, 2*len(old)))
 	mask := len(mc.index) - 1
 	for _, v := range old {
 		if v == 0 {
@@ -316,7 +319,8 @@ func (mc *metaCache) newSlot() uint32 {
 		return i
 	}
 	i := uint32(len(mc.chunk) * chunkSize)
-	mc.chunk = append(mc.chunk, make([]slot, chunkSize))
+	chunk, _ := mapZeroed[slot](chunkSize) // never unmapped: freed slots are reused
+	mc.chunk = append(mc.chunk, chunk)
 	for j := uint32(chunkSize - 1); j > 0; j-- {
 		mc.free = append(mc.free, i+j)
 	}
