@@ -120,10 +120,9 @@ func TestCacheFollowsDeletesAndReplacements(t *testing.T) {
 // mount lists a million sessions in at most 150 MiB (issue 7).
 func TestCacheMemoryPerSession(t *testing.T) {
 	const n = 100_000
-	mc := newMetaCache()
-	var before, after runtime.MemStats
 	runtime.GC()
-	runtime.ReadMemStats(&before)
+	rssBefore := residentBytes(t) // slots and index are mapped outside the heap
+	mc := newMetaCache()
 	m := Meta{ID: FileID{Ino: 1, Size: 230, ModTime: time.Now()}, Size: 190, Expiry: time.Now(), UserID: "123456",
 		Info: codec.Info{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Timestamp: time.Now()}}
 	for i := range n {
@@ -131,9 +130,11 @@ func TestCacheMemoryPerSession(t *testing.T) {
 		mc.put(name[len("sessionid"):], m, nil, 1)
 	}
 	runtime.GC()
-	runtime.ReadMemStats(&after)
-	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / n
-	t.Logf("%.0f bytes per cached session", perEntry)
+	perEntry := float64(residentBytes(t)-rssBefore) / n
+	t.Logf("%.0f resident bytes per cached session", perEntry)
+	if mc.len() != n {
+		t.Fatalf("%d entries, want %d", mc.len(), n)
+	}
 	if perEntry > 200 {
 		t.Errorf("%.0f bytes per cached session, want <= 200", perEntry)
 	}
