@@ -35,6 +35,7 @@ const (
 	flagScratchMaxBytes = "scratch-max-bytes"
 	flagCacheTimeout    = "cache-timeout"
 	flagReadDirPlus     = "readdirplus"
+	flagMaxInodes       = "max-inodes"
 	flagLazy            = "lazy"
 	flagXAttrs          = "xattrs"
 	flagOnConflict      = "on-conflict"
@@ -97,9 +98,11 @@ func mountFlags() []cli.Flag {
 		&cli.Int64Flag{Name: flagScratchMaxBytes, EnvVars: []string{"SESSIONFS_SCRATCH_MAX_BYTES"}, Value: fusefs.DefaultScratchMaxBytes,
 			Usage: "most bytes editor/temp files hold together (more: ENOSPC)"},
 		&cli.DurationFlag{Name: flagCacheTimeout, EnvVars: []string{"SESSIONFS_CACHE_TIMEOUT"}, Value: defaultCacheTimeout,
-			Usage: "how long the kernel may keep a session's name, size and mtime (content is always read afresh); 0: Django's changes show at once, at three FUSE requests per file for ls -l"},
+			Usage: "how long the kernel may keep a session's name, size and mtime (content is always loaded afresh at open); 0: strict mode, Django's changes show at once and reads are direct I/O, at three FUSE requests per file for ls -l"},
 		&cli.BoolFlag{Name: flagReadDirPlus, EnvVars: []string{"SESSIONFS_READDIRPLUS"}, Value: true,
 			Usage: "send attributes with directory listings (pays off only with --cache-timeout > 0; --readdirplus=false to disable)"},
+		&cli.IntFlag{Name: flagMaxInodes, EnvVars: []string{"SESSIONFS_MAX_INODES"}, Value: fusefs.DefaultMaxInodes,
+			Usage: "most session files the kernel may hold at once; past it the longest-unused are handed back (memory stays bounded on huge directories); -1: no limit"},
 		&cli.BoolFlag{Name: flagXAttrs, EnvVars: []string{"SESSIONFS_XATTRS"},
 			Usage: "serve user.sessionfs.* extended attributes (expires, user_id, format, key, raw_size; error on .invalid files); off, ls -l skips two FUSE round trips per file"},
 		&cli.StringFlag{Name: flagOnConflict, EnvVars: []string{"SESSIONFS_ON_CONFLICT"}, Value: "refuse",
@@ -166,6 +169,7 @@ func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error
 		Logger:             log,
 		CacheTimeout:       c.Duration(flagCacheTimeout),
 		ReadDirPlus:        c.Bool(flagReadDirPlus),
+		MaxInodes:          c.Int(flagMaxInodes),
 	}
 	// --metrics-addr: store operations counted and timed, session gauges from Stats.
 	met, err := startMetrics(c, func(ctx context.Context) (store.Stats, error) { return st.Stats(ctx, nil) })

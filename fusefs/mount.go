@@ -68,6 +68,11 @@ type Options struct {
 	// Audit, when not nil, receives one record per change made through the
 	// mount, with the caller FUSE names.
 	Audit *audit.Logger
+
+	// MaxInodes is how many session files of the top directory the kernel
+	// may hold at once; past it, the names looked up longest ago are handed
+	// back (inodebudget.go). Default DefaultMaxInodes; negative: no limit.
+	MaxInodes int
 }
 
 func (o Options) withDefaults() Options {
@@ -82,6 +87,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxInodes == 0 {
+		o.MaxInodes = DefaultMaxInodes
 	}
 	if o.UID == 0 && o.GID == 0 {
 		o.UID, o.GID = uint32(os.Getuid()), uint32(os.Getgid())
@@ -103,6 +111,7 @@ func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 	}
 	d.ops, _ = st.(opsStore)
 	d.views.start = time.Now()
+	d.inodes = inodeBudget{max: opt.MaxInodes, invalidate: d.handBack}
 	return d
 }
 

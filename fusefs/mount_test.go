@@ -41,6 +41,13 @@ func mountStore(t *testing.T, st store.Store, opt Options) string {
 // fails there.
 func mountWith(t *testing.T, st store.Store, opt Options, render func([]byte) ([]byte, error)) string {
 	t.Helper()
+	mnt, _ := mountRoot(t, st, opt, render)
+	return mnt
+}
+
+// mountRoot is mountWith, also returning the mount's root node.
+func mountRoot(t *testing.T, st store.Store, opt Options, render func([]byte) ([]byte, error)) (string, *rootDir) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but no FUSE: %v", err)
@@ -64,7 +71,7 @@ func mountWith(t *testing.T, st store.Store, opt Options, render func([]byte) ([
 			t.Errorf("unmount %s: %v (a test leaked an open file?)", mnt, err)
 		}
 	})
-	return mnt
+	return mnt, root
 }
 
 type testWriter struct{ t *testing.T }

@@ -40,6 +40,7 @@ type rootDir struct {
 	views        views
 	counters     opCounters
 	readVersions readVersions
+	inodes       inodeBudget
 }
 
 var (
@@ -177,6 +178,7 @@ func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNo
 	}
 	n := &sessionNode{root: d, key: key}
 	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
+	d.inodes.added(name)
 	return n
 }
 

@@ -1,0 +1,94 @@
+package fusefs
+
+import (
+	"sync"
+)
+
+// DefaultMaxInodes is how many session files of the top directory the
+// kernel may hold at once before the oldest are handed back (Options).
+const DefaultMaxInodes = 50_000
+
+// inodeBudget bounds how many session inodes the kernel holds. The kernel
+// keeps every name it has looked up (and every entry a readdirplus sent)
+// until memory pressure, whatever the cache timeouts, and go-fuse keeps a
+// node for each: after `ls -l` of a million sessions that was a million
+// nodes, about a gibibyte. Past the budget, the names looked up longest ago
+// are invalidated (FUSE_NOTIFY_INVAL_ENTRY), so the kernel drops them and
+// sends FORGET. Nothing is lost: a later access looks the name up again,
+// and with a cache timeout of milliseconds a listing re-sends attributes
+// anyway.
+type inodeBudget struct {
+	max        int
+	invalidate func(name string) // asks the kernel to drop a name; may block
+
+	mu      sync.Mutex
+	names   []string // oldest first, from head on
+	head    int
+	running bool // a goroutine is handing names back
+}
+
+// added records a session inode the kernel now holds under name.
+func (b *inodeBudget) added(name string) {
+	if b.max <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.names = append(b.names, name)
+	if len(b.names)-b.head > b.max && !b.running {
+		// Never from the FUSE request itself: the kernel answers the
+		// invalidation only once it may lock the directory, which a
+		// lookup or listing in progress holds.
+		b.running = true
+		go b.shrink()
+	}
+}
+
+// shrink invalidates the oldest names until the budget holds again.
+func (b *inodeBudget) shrink() {
+	for {
+		b.mu.Lock()
+		if len(b.names)-b.head <= b.max {
+			b.running = false
+			b.compact()
+			b.mu.Unlock()
+			return
+		}
+		name := b.names[b.head]
+		b.names[b.head] = ""
+		b.head++
+		b.mu.Unlock()
+		b.invalidate(name)
+	}
+}
+
+// compact drops the consumed front of the queue once it is most of it.
+// Caller holds mu.
+func (b *inodeBudget) compact() {
+	if b.head > len(b.names)/2 {
+		b.names = append(b.names[:0:0], b.names[b.head:]...)
+		b.head = 0
+	}
+}
+
+// handBack asks the kernel to drop name if it is still an idle session
+// inode of the top directory; an open or pending one stays.
+func (d *rootDir) handBack(name string) {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return // forgotten already
+	}
+	n, ok := ch.Operations().(*sessionNode)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	busy := n.pending || len(n.writers) > 0 || n.pc.readers > 0
+	n.mu.Unlock()
+	if busy {
+		return
+	}
+	// ENOENT: the kernel had dropped it already. Other errors (unmounted)
+	// leave nothing to do either.
+	_ = d.NotifyEntry(name)
+}

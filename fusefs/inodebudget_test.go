@@ -1,0 +1,68 @@
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestInodeBudget: listing and stat'ing more sessions than MaxInodes leaves
+// the mount holding about MaxInodes session nodes (the kernel was asked to
+// drop the rest and forgot them), and every session still reads back.
+func TestInodeBudget(t *testing.T) {
+	const n, budget = 300, 50
+	st := newFakeStore()
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("budget%026d", i)
+		st.put(keys[i], fmt.Sprintf(`{"i":%d}`, i), time.Unix(1700000000, 0))
+	}
+	mnt, root := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: budget}, fakeRender)
+	sessionNodes := func() int {
+		count := 0
+		for _, ch := range root.Children() {
+			if _, ok := ch.Operations().(*sessionNode); ok {
+				count++
+			}
+		}
+		return count
+	}
+	for _, k := range keys { // ls -l
+		if _, err := os.Stat(filepath.Join(mnt, k+".json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sessionNodes() > budget && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := sessionNodes(); got > budget {
+		t.Errorf("%d session nodes held after stat'ing %d sessions, budget %d", got, n, budget)
+	}
+	for i, k := range keys {
+		want, _ := fakeRender([]byte(fmt.Sprintf(`{"i":%d}`, i)))
+		if got, err := os.ReadFile(filepath.Join(mnt, k+".json")); err != nil || string(got) != string(want) {
+			t.Fatalf("cat %s after hand-back: %q, %v", k, got, err)
+		}
+	}
+}
+
+// TestInodeBudgetUnlimited: a negative budget never hands anything back.
+func TestInodeBudgetUnlimited(t *testing.T) {
+	st := newFakeStore()
+	for i := 0; i < 100; i++ {
+		st.put(fmt.Sprintf("budget%026d", i), `{}`, time.Unix(1700000000, 0))
+	}
+	mnt, root := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: -1}, fakeRender)
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(filepath.Join(mnt, fmt.Sprintf("budget%026d.json", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := len(root.Children()); got < 100 {
+		t.Errorf("%d children held, want all 100 (no budget)", got)
+	}
+}
