@@ -25,16 +25,28 @@ import (
 //     is the identity of the last such open, as long as no reader of another
 //     identity could still be filling pages (mixed).
 //
-// All fields are guarded by the node's mu. A zero FileID means "unknown".
+// All fields are guarded by the node's mu. The zero version means
+// "unknown". Every session inode the kernel holds has one, so it is kept
+// small (versions as three integers, not FileIDs with their time.Time).
 type pageCache struct {
-	told       bool         // attributes were ever sent for this node
-	kernelID   store.FileID // identity whose size was last sent; zero: not a committed rendering
-	kernelSize int64        // the size sent
-	changedAt  time.Time    // when the size sent last changed
-	cacheID    store.FileID // identity whose rendering the page cache may hold
-	readers    int          // open handles reading through the page cache
-	readersID  store.FileID // identity those readers loaded
-	mixed      bool         // readers of two identities were open together
+	kernelID   version // identity whose size was last sent; zero: not a committed rendering
+	cacheID    version // identity whose rendering the page cache may hold
+	readersID  version // identity the open page-cache readers loaded
+	kernelSize int64   // the size sent
+	changedAt  int64   // when the size sent last changed, unix nanoseconds
+	readers    int32   // open handles reading through the page cache
+	told       bool    // attributes were ever sent for this node
+	mixed      bool    // readers of two identities were open together
+}
+
+// version is a backing FileID in 24 bytes.
+type version struct{ ino, size, mtime int64 }
+
+func versionOf(id store.FileID) version {
+	if id == (store.FileID{}) {
+		return version{}
+	}
+	return version{int64(id.Ino), id.Size, id.ModTime.UnixNano()}
 }
 
 // attrSettle is how long after the size sent to the kernel changed that
@@ -48,29 +60,31 @@ const attrSettle = time.Second
 // identity whose rendering has that size, zero when the size is something
 // else (an open writer's buffer, a pending create).
 func (c *pageCache) sentAttr(id store.FileID, size int64, now time.Time) {
-	if c.told && (!c.kernelID.Equal(id) || c.kernelSize != size) {
-		c.changedAt = now
+	v := versionOf(id)
+	if c.told && (c.kernelID != v || c.kernelSize != size) {
+		c.changedAt = now.UnixNano()
 	}
-	c.told, c.kernelID, c.kernelSize = true, id, size
+	c.told, c.kernelID, c.kernelSize = true, v, size
 }
 
 // openReader decides the open flags of a reader that loaded id with a
 // rendering of size bytes, and whether it reads through the page cache.
 func (c *pageCache) openReader(id store.FileID, size int64, now time.Time) (flags uint32, cached bool) {
-	if id == (store.FileID{}) || !c.kernelID.Equal(id) || size != c.kernelSize || now.Sub(c.changedAt) < attrSettle {
-		c.cacheID = store.FileID{} // this open drops the pages
+	v := versionOf(id)
+	if v == (version{}) || c.kernelID != v || size != c.kernelSize || now.UnixNano()-c.changedAt < int64(attrSettle) {
+		c.cacheID = version{} // this open drops the pages
 		return fuse.FOPEN_DIRECT_IO, false
 	}
-	keep := !c.mixed && c.cacheID.Equal(id)
-	if c.readers > 0 && !c.readersID.Equal(id) {
+	keep := !c.mixed && c.cacheID == v
+	if c.readers > 0 && c.readersID != v {
 		c.mixed = true
 	}
 	c.readers++
-	c.readersID = id
+	c.readersID = v
 	if c.mixed {
-		c.cacheID = store.FileID{}
+		c.cacheID = version{}
 	} else {
-		c.cacheID = id
+		c.cacheID = v
 	}
 	if keep {
 		return fuse.FOPEN_KEEP_CACHE, true
@@ -81,7 +95,7 @@ func (c *pageCache) openReader(id store.FileID, size int64, now time.Time) (flag
 // openDirect records an open with direct I/O and no FOPEN_KEEP_CACHE (a
 // writer): the kernel drops the pages, and writes move its size.
 func (c *pageCache) openDirect(now time.Time) {
-	c.cacheID = store.FileID{}
+	c.cacheID = version{}
 	c.sentAttr(store.FileID{}, -1, now)
 }
 
@@ -90,6 +104,6 @@ func (c *pageCache) closeReader() {
 	c.readers--
 	if c.readers == 0 && c.mixed {
 		c.mixed = false
-		c.cacheID = store.FileID{} // the next open drops whatever was filled
+		c.cacheID = version{} // the next open drops whatever was filled
 	}
 }
