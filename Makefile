@@ -50,18 +50,23 @@ stress: deps build
 	SESSIONFS_STRESS=1 SESSIONFS_STRESS_REPORT=$$report $(GOTEST) -run '^TestCampaign' -timeout 60m ./integration/; rc=$$?; \
 	$(GO) run ./integration/campaign/report $$report || rc=1; rm -f $$report; exit $$rc
 
-bench: bench-codec bench-store bench-mount
+# One table of ratios against Django 3.2, the backing directory and the FUSE
+# floor, measured in one run (integration/bench; several minutes, it writes
+# 1,000,000 session files). BENCHFLAGS passes flags, e.g. BENCHFLAGS='-scale small'.
+bench: deps build
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec/ ./store/
+	$(GO) run ./integration/bench $(BENCHFLAGS)
 
-bench-codec: deps
-	$(GO) test -run='^$$' -bench=. -benchmem ./codec/
-	$(GO) run ./integration/benchcodec
+# Parts of the same table: the decode rows, the gc rows, the mount rows (with
+# the FUSE requests of ls -l under each kernel-cache setting).
+bench-codec: deps build
+	$(GO) run ./integration/bench -only decode $(BENCHFLAGS)
 
 bench-store: deps build
-	$(GO) test -run='^$$' -bench=. -benchmem ./store/
-	$(GO) run ./integration/benchstore
+	$(GO) run ./integration/bench -only gc $(BENCHFLAGS)
 
 bench-mount: deps build
-	$(GO) run ./integration/benchmount
+	$(GO) run ./integration/bench -only list,cat,save,memory -requests 1000 $(BENCHFLAGS)
 
 # Debian's paths: man pages under $(PREFIX)/share/man, bash completions
 # where bash-completion loads them on demand.

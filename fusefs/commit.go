@@ -8,11 +8,20 @@ import (
 	"github.com/sessionfs/sessionfs/store"
 )
 
+// uninterruptible detaches a change from the caller's interruption: a save,
+// removal, rename or touch that has begun completes. go-fuse cancels a
+// request's context when the kernel forwards a signal (FUSE_INTERRUPT), and
+// Go programs get signals all the time (the runtime preempts goroutines
+// with SIGURG): a close() failing with EINTR would leave the caller unsure
+// whether its save happened, and Go's Close does not retry.
+func uninterruptible(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // commit saves a writer's document through the store (encode, sign, temp
 // file, rename). Invalid content fails with EINVAL and leaves the backing
 // file as it was; the reason goes to the log, because close(2) can only
 // carry an errno.
 func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
+	ctx = uninterruptible(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := h.node

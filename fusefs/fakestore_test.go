@@ -21,6 +21,8 @@ type fakeStore struct {
 	sessions map[string]fakeSession
 	nextIno  uint64
 	saves    int // successful Save calls
+
+	saveDelay time.Duration // each Save takes this long, then honours ctx as FileStore does
 }
 
 type fakeSession struct {
@@ -78,6 +80,12 @@ func (s *fakeStore) Stat(ctx context.Context, key string) (store.Meta, error) {
 
 func (s *fakeStore) Save(ctx context.Context, key string, js []byte, opt store.SaveOptions) (store.Meta, error) {
 	if err := s.check(key); err != nil {
+		return store.Meta{}, err
+	}
+	if s.saveDelay > 0 {
+		time.Sleep(s.saveDelay)
+	}
+	if err := ctx.Err(); err != nil {
 		return store.Meta{}, err
 	}
 	trimmed := bytes.TrimSpace(js)

@@ -66,3 +66,52 @@ func TestInodeBudgetUnlimited(t *testing.T) {
 		t.Errorf("%d children held, want all 100 (no budget)", got)
 	}
 }
+
+// TestInodeBudgetBigDirectory: once a listing finds more sessions than the
+// budget, the kernel keeps a fifth of the budget; a directory that fits is
+// held whole.
+func TestInodeBudgetBigDirectory(t *testing.T) {
+	for _, tc := range []struct {
+		sessions, budget, wantMax int
+	}{
+		{sessions: 600, budget: 100, wantMax: 100 / bigDirShare},
+		{sessions: 80, budget: 100, wantMax: 80},
+	} {
+		t.Run(fmt.Sprint(tc.sessions), func(t *testing.T) {
+			st := newFakeStore()
+			for i := 0; i < tc.sessions; i++ {
+				st.put(fmt.Sprintf("budget%026d", i), `{}`, time.Unix(1700000000, 0))
+			}
+			mnt, root := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: tc.budget}, fakeRender)
+			ents, err := os.ReadDir(mnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stated := 0
+			for _, e := range ents { // ls -l
+				if _, err := e.Info(); err == nil {
+					stated++
+				}
+			}
+			if stated < tc.sessions {
+				t.Fatalf("stat'ed %d of %d sessions", stated, tc.sessions)
+			}
+			held := func() int {
+				count := 0
+				for _, ch := range root.Children() {
+					if _, ok := ch.Operations().(*sessionNode); ok {
+						count++
+					}
+				}
+				return count
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for held() > tc.wantMax && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := held(); got > tc.wantMax || (tc.sessions <= tc.budget && got != tc.sessions) {
+				t.Errorf("%d session nodes held after ls -l of %d, budget %d: want at most %d", got, tc.sessions, tc.budget, tc.wantMax)
+			}
+		})
+	}
+}

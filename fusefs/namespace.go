@@ -127,6 +127,7 @@ func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.En
 // logged out). Removing an editor's backup of a hidden session shows the
 // session again instead of deleting it: a backup rename never costs a session.
 func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno) {
+	ctx = uninterruptible(ctx)
 	defer guard(d.log, "unlink", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
@@ -191,6 +192,7 @@ func (n *sessionNode) markGone() {
 // content; session→scratch is an editor's backup rename, which hides the
 // name but keeps the backing session; scratch→scratch stays in memory.
 func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmbedder, to string, flags uint32) (status syscall.Errno) {
+	ctx = uninterruptible(ctx)
 	defer guard(d.log, "rename", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS

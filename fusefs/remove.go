@@ -14,6 +14,7 @@ import (
 // is judged again (store.RemoveIf). ENOENT when there is nothing (left)
 // to remove. why says which view asked, for the log. Caller holds d.mu.
 func (d *rootDir) removeSession(ctx context.Context, key, why string, match func(store.Entry) bool) syscall.Errno {
+	ctx = uninterruptible(ctx)
 	r, err := d.ops.RemoveIf(ctx, key, false, match)
 	if err != nil {
 		return d.errno("unlink", err)

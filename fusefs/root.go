@@ -45,7 +45,7 @@ type rootDir struct {
 
 var (
 	_ = (fs.NodeLookuper)((*rootDir)(nil))
-	_ = (fs.NodeReaddirer)((*rootDir)(nil))
+	_ = (fs.NodeOpendirHandler)((*rootDir)(nil))
 	_ = (fs.NodeGetattrer)((*rootDir)(nil))
 	_ = (fs.NodeSetattrer)((*rootDir)(nil))
 	_ = (fs.NodeStatfser)((*rootDir)(nil))
@@ -182,9 +182,10 @@ func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNo
 	return n
 }
 
-// Readdir - FUSE call: every live session, minus keys hidden by an editor's
-// backup rename, plus sessions being created and the scratch files.
-func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.Errno) {
+// listing is the top directory's listing: every live session, minus keys
+// hidden by an editor's backup rename, plus sessions being created, the
+// scratch files and the views.
+func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
 	defer guard(d.log, "readdir", &status)
 	d.mu.Lock()
 	hidden := make(map[string]bool, len(d.shadow))
@@ -203,12 +204,15 @@ func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 	scan := func(ctx context.Context, emit func([]fuse.DirEntry) bool) error {
 		now := time.Now()
 		batch := make([]fuse.DirEntry, 0, scanBatchEntries)
+		listed := 0
 		err := d.store.Scan(ctx, func(e store.Entry) error {
 			if e.Err != nil || e.Expired(now) || hidden[e.Key] {
 				return nil
 			}
 			batch = append(batch, fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG})
+			listed++
 			if len(batch) == scanBatchEntries {
+				d.inodes.listed(listed, false)
 				if !emit(batch) {
 					return context.Canceled
 				}
@@ -216,8 +220,11 @@ func (d *rootDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 			}
 			return nil
 		})
-		if err == nil && len(batch) > 0 {
-			emit(batch)
+		if err == nil {
+			d.inodes.listed(listed, true)
+			if len(batch) > 0 {
+				emit(batch)
+			}
 		}
 		return err
 	}

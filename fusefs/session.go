@@ -190,6 +190,7 @@ func (n *sessionNode) truncate(ctx context.Context, f fs.FileHandle, size uint64
 }
 
 func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno {
+	ctx = uninterruptible(ctx)
 	n.mu.Lock()
 	key, pending := n.key, n.pending
 	if pending {

@@ -229,6 +229,52 @@ def op_bench_decode(Store, req):
     return {"seconds": best, "n": len(texts), "failures": failures}
 
 
+def op_bench_load(Store, req):
+    """Time SessionStore(session_key=key).load() over req["keys"], best of req["rounds"].
+
+    As bench_decode, only the loop is timed. This is what a Django view pays
+    to read a session: the file read, the decode and the expiry check. A load
+    that returns {} or drops the key counts as a failure (checked untimed).
+    """
+    keys = req["keys"]
+    best = None
+    for _ in range(int(req.get("rounds", 1))):
+        start = time.perf_counter()
+        for key in keys:
+            Store(session_key=key).load()
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+    failures = 0
+    for key in keys:
+        s = Store(session_key=key)
+        if not s.load() or s.session_key != key:
+            failures += 1
+    return {"seconds": best, "n": len(keys), "failures": failures}
+
+
+def op_bench_save(Store, req):
+    """Time SessionStore(session_key=key) with the data, then save(), over req["sessions"].
+
+    One round only: a second would rewrite what the first wrote. The file
+    backend writes a temp file and renames it over the session, without fsync.
+    """
+    items = req["sessions"]
+    start = time.perf_counter()
+    for item in items:
+        s = Store(session_key=item["key"])
+        fill(s, item["data"])
+        s.save()
+    elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "n": len(items), "failures": 0}
+
+
+def op_bench_clear_expired(Store, req):
+    """Time SessionStore.clear_expired() alone, without the interpreter start."""
+    start = time.perf_counter()
+    Store.clear_expired()
+    return {"seconds": time.perf_counter() - start, "n": 0, "failures": 0}
+
+
 def looping(req, step):
     """Run step() until req["seconds"] pass or req["stop_file"] appears.
 

@@ -20,6 +20,10 @@ const (
 	OpLoopSave     = "loop_save"     // LoopSaveRequest -> LoopResult
 	OpLoopLoad     = "loop_load"     // LoopLoadRequest -> LoopResult
 	OpBenchDecode  = "bench_decode"  // BenchRequest -> BenchResult
+	// The benchmark's loop-only timings of the file backend (integration/bench).
+	OpBenchLoad         = "bench_load"          // BenchLoadRequest -> BenchResult
+	OpBenchSave         = "bench_save"          // BenchSaveRequest -> BenchResult
+	OpBenchClearExpired = "bench_clear_expired" // nil -> BenchResult
 )
 
 // Info is what OpInfo answers.
@@ -115,4 +119,18 @@ type BenchResult struct {
 	Seconds  float64 `json:"seconds"`
 	N        int     `json:"n"`
 	Failures int     `json:"failures"` // decodes that returned {}
+}
+
+// BenchLoadRequest times SessionStore(session_key=key).load() over Keys, best
+// of Rounds. Failures counts loads that returned {} or dropped the key.
+type BenchLoadRequest struct {
+	Keys   []string `json:"keys"`
+	Rounds int      `json:"rounds"`
+}
+
+// BenchSaveRequest times SessionStore(session_key=key) filled with the data,
+// then save(), over Sessions, once: a second round would save what is
+// already there.
+type BenchSaveRequest struct {
+	Sessions []SaveItem `json:"sessions"`
 }

@@ -9,12 +9,17 @@ import (
 	"github.com/sessionfs/sessionfs/integration/harness"
 )
 
-// loginSessions: what contrib.auth stores at login plus a language, ~200 bytes.
+// loginSession is what contrib.auth's login() stores plus a language, ~200
+// bytes: the session most sites hold most of.
+func loginSession(r *rand.Rand) json.RawMessage {
+	login := harness.LoginSession(r)
+	return append(login[:len(login)-1:len(login)-1], `,"_language":"en-us"}`...)
+}
+
 func loginSessions(r *rand.Rand, n int) []json.RawMessage {
 	out := make([]json.RawMessage, n)
 	for i := range out {
-		login := harness.LoginSession(r)
-		out[i] = append(login[:len(login)-1:len(login)-1], `,"_language":"en-us"}`...)
+		out[i] = loginSession(r)
 	}
 	return out
 }

@@ -1,0 +1,57 @@
+package integration
+
+import (
+	"bytes"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sessionfs/sessionfs/integration/harness"
+	"github.com/sessionfs/sessionfs/integration/mounttest"
+)
+
+// benchRows are the row labels of integration/bench's table (issue 7).
+var benchRows = []string{"1a", "1b", "2a", "2b", "3", "4", "5a", "5b", "5c", "5d", "6a", "6b", "7a", "7b", "8a", "8b"}
+
+// A row's sessionfs time, its comparison's time and their ratio.
+var benchRowRE = regexp.MustCompile(`^(\S+)\s.*?\s(\d+\.\d+ (?:µs|ms|s))\s.*?\s(\d+\.\d+ (?:µs|ms|s))\s+(\d+\.\d+)× (?:faster|slower)\s`)
+
+// TestBenchReport runs the benchmark program at its smallest scale and
+// checks that the table has every row with times and a ratio. It does not
+// check the targets: this machine's load would make that flaky.
+func TestBenchReport(t *testing.T) {
+	mounttest.Require(t)
+	harness.RequireDjango(t, "3.2")
+	bin := harness.Binary(t)
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "./integration/bench", "-scale", "tiny", "-rounds", "1", "-bin", bin)
+	cmd.Dir = root
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	found := map[string]string{}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if m := benchRowRE.FindStringSubmatch(line); m != nil {
+			found[m[1]] = line
+		}
+	}
+	for _, id := range benchRows {
+		if _, ok := found[id]; !ok {
+			t.Errorf("row %s missing or without times and ratio", id)
+		}
+	}
+	for _, want := range []string{"command: go run ./integration/bench", "Django 3.2.", "GOMAXPROCS=", "kernel "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("footer lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("table:\n%s", stdout.String())
+	}
+}
