@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -102,29 +103,41 @@ func (b *bench) djangoLoad(p *population) (time.Duration, error) {
 // example over the backing directory: what any go-fuse file system costs
 // here, with no decoding at all.
 func (b *bench) catLoopback(backing string) (time.Duration, error) {
-	progress("building and mounting go-fuse's loopback example")
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		return 0, err
-	}
-	bin := b.path("loopback")
-	build := exec.Command("go", "build", "-o", bin, "github.com/hanwen/go-fuse/v2/example/loopback")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building the loopback example: %w\n%s", err, out)
-	}
-	mnt := b.path("mnt-loopback")
-	abs, err := filepath.Abs(backing)
-	if err != nil {
-		return 0, err
-	}
-	s, err := b.startServer([]string{bin, mnt, abs}, "Mounted!", mnt, []string{"fusermount3", "-u", mnt})
+	mnt, stop, err := b.mountLoopback(backing)
 	if err != nil {
 		return 0, err
 	}
 	d, err := timeListThenCat(b.rounds, mnt)
-	if stopErr := s.stop(); err == nil {
+	if stopErr := stop(); err == nil {
 		err = stopErr
 	}
 	return d, err
+}
+
+// mountLoopback builds go-fuse's loopback example (once) and mounts it over
+// backing.
+func (b *bench) mountLoopback(backing string) (mnt string, stop func() error, err error) {
+	bin := b.path("loopback")
+	if _, err := os.Stat(bin); err != nil {
+		progress("building go-fuse's loopback example")
+		root, err := harness.ModuleRoot()
+		if err != nil {
+			return "", nil, err
+		}
+		build := exec.Command("go", "build", "-o", bin, "github.com/hanwen/go-fuse/v2/example/loopback")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return "", nil, fmt.Errorf("building the loopback example: %w\n%s", err, out)
+		}
+	}
+	abs, err := filepath.Abs(backing)
+	if err != nil {
+		return "", nil, err
+	}
+	mnt = b.path("mnt-loopback-" + filepath.Base(backing))
+	s, err := b.startServer([]string{bin, mnt, abs}, "Mounted!", mnt, []string{"fusermount3", "-u", mnt})
+	if err != nil {
+		return "", nil, err
+	}
+	return mnt, s.stop, nil
 }
