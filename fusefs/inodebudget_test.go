@@ -20,15 +20,7 @@ func TestInodeBudget(t *testing.T) {
 		st.put(keys[i], fmt.Sprintf(`{"i":%d}`, i), time.Unix(1700000000, 0))
 	}
 	mnt, root := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: budget}, fakeRender)
-	sessionNodes := func() int {
-		count := 0
-		for _, ch := range root.Children() {
-			if _, ok := ch.Operations().(*sessionNode); ok {
-				count++
-			}
-		}
-		return count
-	}
+	sessionNodes := func() int { return heldSessionNodes(root) }
 	for _, k := range keys { // ls -l
 		if _, err := os.Stat(filepath.Join(mnt, k+".json")); err != nil {
 			t.Fatal(err)
@@ -96,15 +88,7 @@ func TestInodeBudgetBigDirectory(t *testing.T) {
 			if stated < tc.sessions {
 				t.Fatalf("stat'ed %d of %d sessions", stated, tc.sessions)
 			}
-			held := func() int {
-				count := 0
-				for _, ch := range root.Children() {
-					if _, ok := ch.Operations().(*sessionNode); ok {
-						count++
-					}
-				}
-				return count
-			}
+			held := func() int { return heldSessionNodes(root) }
 			deadline := time.Now().Add(10 * time.Second)
 			for held() > tc.wantMax && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
@@ -114,4 +98,16 @@ func TestInodeBudgetBigDirectory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldSessionNodes counts the session nodes of the top directory, which
+// exist while the kernel holds them.
+func heldSessionNodes(root *rootDir) int {
+	count := 0
+	for _, ch := range root.Children() {
+		if _, ok := ch.Operations().(*sessionNode); ok {
+			count++
+		}
+	}
+	return count
 }
