@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
 )
 
 // scanBatchEntries is how many listed names travel from the scanning
@@ -17,19 +19,28 @@ const scanBatchEntries = 256
 // million sessions holds one batch, not a million names (issue 7: a
 // mount's memory grows with its metadata cache, not with what it lists).
 type sessionDirStream struct {
-	start func(ctx context.Context, emit func([]fuse.DirEntry) bool) error // runs the scan
+	start func(ctx context.Context, emit func([]listed) bool) error // runs the scan
 
-	fixed  []fuse.DirEntry
-	cur    []fuse.DirEntry
-	batchc chan []fuse.DirEntry
+	fixed  []listed
+	cur    []listed
+	last   listed // the entry Next returned last
+	batchc chan []listed
 	errc   chan error
 	cancel context.CancelFunc
 	err    syscall.Errno
 	errno  func(error) syscall.Errno
 }
 
-func newSessionDirStream(fixed []fuse.DirEntry, errno func(error) syscall.Errno,
-	start func(ctx context.Context, emit func([]fuse.DirEntry) bool) error) *sessionDirStream {
+// listed is one entry of a listing, with the session's metadata the scan
+// found (nil for entries that are not sessions): the lookup go-fuse makes
+// right after, for READDIRPLUS, uses it instead of asking the store again.
+type listed struct {
+	fuse.DirEntry
+	meta *store.Meta
+}
+
+func newSessionDirStream(fixed []listed, errno func(error) syscall.Errno,
+	start func(ctx context.Context, emit func([]listed) bool) error) *sessionDirStream {
 	ds := &sessionDirStream{start: start, fixed: fixed, errno: errno}
 	ds.restart()
 	return ds
@@ -39,11 +50,11 @@ func newSessionDirStream(fixed []fuse.DirEntry, errno func(error) syscall.Errno,
 func (ds *sessionDirStream) restart() {
 	ds.stop()
 	ctx, cancel := context.WithCancel(context.Background())
-	batchc, errc := make(chan []fuse.DirEntry, 1), make(chan error, 1)
+	batchc, errc := make(chan []listed, 1), make(chan error, 1)
 	ds.cur, ds.batchc, ds.errc, ds.cancel, ds.err = ds.fixed, batchc, errc, cancel, 0
 	go func() {
 		defer close(batchc)
-		errc <- ds.start(ctx, func(batch []fuse.DirEntry) bool {
+		errc <- ds.start(ctx, func(batch []listed) bool {
 			select {
 			case batchc <- batch:
 				return true
@@ -89,11 +100,21 @@ func (ds *sessionDirStream) HasNext() bool {
 // Next - go-fuse DirStream.
 func (ds *sessionDirStream) Next() (fuse.DirEntry, syscall.Errno) {
 	if len(ds.cur) == 0 {
+		ds.last = listed{}
 		return fuse.DirEntry{}, ds.err
 	}
-	e := ds.cur[0]
+	ds.last = ds.cur[0]
 	ds.cur = ds.cur[1:]
-	return e, 0
+	return ds.last.DirEntry, 0
+}
+
+// lastMeta is the scan's metadata of the entry Next returned last, if
+// that entry is name and a session.
+func (ds *sessionDirStream) lastMeta(name string) *store.Meta {
+	if ds.last.Name != name {
+		return nil
+	}
+	return ds.last.meta
 }
 
 // Seekdir - go-fuse FileSeekdirer. go-fuse numbers entries 1, 2, ... in

@@ -116,6 +116,12 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 // a view (accept, when not nil, says whether the view shows that session):
 // a pending create first, then the store's live session.
 func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool) (*fs.Inode, syscall.Errno) {
+	return d.lookupSessionWith(ctx, name, key, out, accept, nil)
+}
+
+// lookupSessionWith is lookupSession; known, when not nil, is the session's
+// metadata a listing has just read, so the store need not be asked again.
+func (d *rootDir) lookupSessionWith(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
 	d.mu.Lock()
 	if n := d.pending[key]; n != nil && accept == nil {
 		d.mu.Unlock()
@@ -127,9 +133,15 @@ func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse
 	if hidden {
 		return nil, syscall.ENOENT
 	}
-	meta, err := d.liveMeta(ctx, key)
-	if err != nil {
-		return nil, d.lookupErrno(err)
+	var meta store.Meta
+	if known != nil {
+		meta = *known
+	} else {
+		m, err := d.liveMeta(ctx, key)
+		if err != nil {
+			return nil, d.lookupErrno(err)
+		}
+		meta = m
 	}
 	if accept != nil && !accept(meta) {
 		return nil, syscall.ENOENT
@@ -200,35 +212,40 @@ func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status sysc
 	entries = append(entries, d.scratch.dirEntries()...)
 	d.mu.Unlock()
 	entries = append(entries, d.viewDirEntries()...)
+	fixed := make([]listed, len(entries))
+	for i, e := range entries {
+		fixed[i] = listed{DirEntry: e}
+	}
 
-	scan := func(ctx context.Context, emit func([]fuse.DirEntry) bool) error {
+	scan := func(ctx context.Context, emit func([]listed) bool) error {
 		now := time.Now()
-		batch := make([]fuse.DirEntry, 0, scanBatchEntries)
-		listed := 0
+		batch := make([]listed, 0, scanBatchEntries)
+		count := 0
 		err := d.store.Scan(ctx, func(e store.Entry) error {
 			if e.Err != nil || e.Expired(now) || hidden[e.Key] {
 				return nil
 			}
-			batch = append(batch, fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG})
-			listed++
+			meta := e.Meta
+			batch = append(batch, listed{DirEntry: fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG}, meta: &meta})
+			count++
 			if len(batch) == scanBatchEntries {
-				d.inodes.listed(listed, false)
+				d.inodes.listed(count, false)
 				if !emit(batch) {
 					return context.Canceled
 				}
-				batch = make([]fuse.DirEntry, 0, scanBatchEntries)
+				batch = make([]listed, 0, scanBatchEntries)
 			}
 			return nil
 		})
 		if err == nil {
-			d.inodes.listed(listed, true)
+			d.inodes.listed(count, true)
 			if len(batch) > 0 {
 				emit(batch)
 			}
 		}
 		return err
 	}
-	return newSessionDirStream(entries, func(err error) syscall.Errno { return d.errno("readdir", err) }, scan), 0
+	return newSessionDirStream(fixed, func(err error) syscall.Errno { return d.errno("readdir", err) }, scan), 0
 }
 
 // Mkdir - FUSE call: sessions are flat files.

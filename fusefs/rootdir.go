@@ -6,6 +6,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
 )
 
 // rootDirHandle is an open of the top directory: the listing it reads, and
@@ -73,9 +75,20 @@ func (h *rootDirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
 // looks it up on its own if the lister stats it, and those lookups, one
 // request each, leave room for the hand-back to keep pace, where a
 // READDIRPLUS batch would make hundreds of inodes at once.
+//
+// go-fuse asks right after reading the entry, so the metadata the listing's
+// scan just read answers it: one lstat per session a listing, not two.
 func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if _, isSession := sessionKey(name); isSession && h.d.GetChild(name) == nil && h.d.inodes.full() {
+	key, isSession := sessionKey(name)
+	if !isSession {
+		return h.d.Lookup(ctx, name, out)
+	}
+	if h.d.GetChild(name) == nil && h.d.inodes.full() {
 		return nil, syscall.ENOENT // go-fuse then sends the entry with node id 0: no attributes
 	}
-	return h.d.Lookup(ctx, name, out)
+	var known *store.Meta
+	if h.ds != nil {
+		known = h.ds.lastMeta(name)
+	}
+	return h.d.lookupSessionWith(ctx, name, key, out, nil, known)
 }
