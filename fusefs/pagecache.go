@@ -11,8 +11,8 @@ import (
 // pageCache decides, per session node, whether a reader may go through the
 // kernel's page cache instead of direct I/O, and whether the pages already
 // cached may be kept. Every open still loads the session afresh; the cache
-// only saves the READ round trips (and the one that finds EOF), which are
-// most of what a `cat` costs (README, Performance).
+// saves the READ round trips (the one that finds EOF too): two of the five
+// requests a `cat` costs (README, Performance).
 //
 // Two facts make a cached read safe:
 //   - the kernel's idea of the file's size (the last attributes we sent,
