@@ -22,9 +22,8 @@ type sessionHandle struct {
 	max    int64 // largest document a write may make
 
 	// Set at open, read-only after.
-	id        store.FileID // backing identity a reader loaded (zero otherwise)
-	cached    bool         // a reader going through the kernel's page cache
-	openFlags uint32       // FOPEN_* flags of the open reply
+	id     store.FileID // backing identity a reader loaded (zero otherwise)
+	cached bool         // a reader going through the kernel's page cache
 
 	mu      sync.Mutex
 	buf     []byte

@@ -2,6 +2,8 @@ package fusefs
 
 import (
 	"sync"
+	"syscall"
+	"time"
 )
 
 // DefaultMaxInodes is how many session files of the top directory the
@@ -29,13 +31,18 @@ const bigDirShare = 5
 // budget shrinks to a fifth, to keep a million-session mount small.
 type inodeBudget struct {
 	max        int
-	invalidate func(name string) // asks the kernel to drop a name; may block
+	invalidate func(name string) (absent bool) // asks the kernel to drop a name; may block
 
 	mu      sync.Mutex
-	limit   int      // max, or max/bigDirShare once a listing outgrew max
-	names   []string // oldest first, from head on
+	limit   int        // max, or max/bigDirShare once a listing outgrew max (init)
+	names   []heldName // oldest first, from head on
 	head    int
 	running int // goroutines handing names back
+}
+
+// init sets the budget up before the mount serves.
+func (b *inodeBudget) init(max int, invalidate func(name string) (absent bool)) {
+	b.max, b.limit, b.invalidate = max, max, invalidate
 }
 
 // added records a session inode the kernel now holds under name.
@@ -45,7 +52,7 @@ func (b *inodeBudget) added(name string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.names = append(b.names, name)
+	b.names = append(b.names, heldName{name, time.Now()})
 	b.startShrink()
 }
 
@@ -56,11 +63,7 @@ func (b *inodeBudget) full() bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	limit := b.limit
-	if limit == 0 {
-		limit = b.max
-	}
-	return len(b.names)-b.head >= limit
+	return len(b.names)-b.head >= b.limit
 }
 
 // listed records that a listing has counted n sessions so far (done: all
@@ -88,9 +91,6 @@ func (b *inodeBudget) listed(n int, done bool) {
 // startShrink hands names back in the background when over the limit.
 // Caller holds mu.
 func (b *inodeBudget) startShrink() {
-	if b.limit == 0 {
-		b.limit = b.max
-	}
 	if len(b.names)-b.head > b.limit && b.running == 0 {
 		// Never from the FUSE request itself: the kernel answers the
 		// invalidation only once it may lock the directory, which a
@@ -112,13 +112,31 @@ func (b *inodeBudget) shrink() {
 			b.mu.Unlock()
 			return
 		}
-		name := b.names[b.head]
-		b.names[b.head] = ""
+		held := b.names[b.head]
+		b.names[b.head] = heldName{}
 		b.head++
 		b.mu.Unlock()
-		b.invalidate(name)
+		if b.invalidate(held.name) && time.Since(held.added) < attachWait {
+			// Recorded by the lookup before go-fuse attached the node
+			// or the kernel received the reply: look again shortly.
+			b.mu.Lock()
+			b.names = append(b.names, held)
+			b.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
 	}
 }
+
+// heldName is a name the kernel was given an inode for, and when.
+type heldName struct {
+	name  string
+	added time.Time
+}
+
+// attachWait bounds how long a name not (yet) in the directory is looked
+// for again: go-fuse attaches a node microseconds after its lookup returns;
+// later, an absent name was forgotten by the kernel on its own.
+const attachWait = time.Second
 
 // compact drops the consumed front of the queue once it is most of it.
 // Caller holds mu.
@@ -130,23 +148,42 @@ func (b *inodeBudget) compact() {
 }
 
 // handBack asks the kernel to drop name if it is still an idle session
-// inode of the top directory; an open or pending one stays.
-func (d *rootDir) handBack(name string) {
+// inode of the top directory; an open or pending one stays. absent: no
+// such child or kernel entry (forgotten, or not attached or replied yet).
+func (d *rootDir) handBack(name string) (absent bool) {
 	ch := d.GetChild(name)
 	if ch == nil {
-		return // forgotten already
+		return true
 	}
 	n, ok := ch.Operations().(*sessionNode)
 	if !ok {
-		return
+		return false
 	}
 	n.mu.Lock()
 	busy := n.pending || len(n.writers) > 0 || n.pc.readers > 0
 	n.mu.Unlock()
 	if busy {
-		return
+		return false
 	}
-	// ENOENT: the kernel had dropped it already. Other errors (unmounted)
-	// leave nothing to do either.
-	_ = d.NotifyEntry(name)
+	// ENOENT: the kernel has no such entry: dropped already, or the
+	// lookup's reply is still on its way (so: absent, look again shortly).
+	// Other errors (unmounted) leave nothing to do.
+	errno := d.NotifyEntry(name)
+	if errno == 0 {
+		n.mu.Lock()
+		n.dropped = true
+		n.mu.Unlock()
+	}
+	return errno == syscall.ENOENT
+}
+
+// reacquired reports, once, that a lookup found n after it was handed back:
+// the kernel may have looked the name up again before its FORGET arrived,
+// and then holds n anew.
+func (n *sessionNode) reacquired() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	was := n.dropped
+	n.dropped = false
+	return was
 }

@@ -111,7 +111,7 @@ func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 	}
 	d.ops, _ = st.(opsStore)
 	d.views.start = time.Now()
-	d.inodes = inodeBudget{max: opt.MaxInodes, invalidate: d.handBack}
+	d.inodes.init(opt.MaxInodes, d.handBack)
 	return d
 }
 

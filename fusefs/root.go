@@ -185,6 +185,9 @@ func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) 
 func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNode {
 	if ch := d.GetChild(name); ch != nil {
 		if n, ok := ch.Operations().(*sessionNode); ok && n.isCommitted(key) {
+			if n.reacquired() {
+				d.inodes.added(name) // handed back, and the kernel looked it up again before forgetting it
+			}
 			return n
 		}
 	}

@@ -28,6 +28,7 @@ type sessionNode struct {
 	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
 	writers []*sessionHandle
 	pc      pageCache // whether readers may use the kernel's page cache
+	dropped bool      // handed back to the kernel (inodebudget.go), not looked up since
 }
 
 var (
@@ -71,7 +72,6 @@ func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.At
 		// the handle holds, not of a newer backing file, or the read
 		// would stop short.
 		meta := store.Meta{ID: h.id, Size: int64(len(h.buf))}
-		meta.ID.ModTime = h.modTime
 		if !n.fillAttrFrom(meta, &out.Attr) {
 			out.SetTimeout(n.root.opt.CacheTimeout)
 		}
@@ -237,7 +237,7 @@ func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, 
 	if e != 0 {
 		return nil, 0, e
 	}
-	return h, h.openFlags, 0
+	return h, n.openFlags(h, true), 0
 }
 
 // open builds the handle for an open (or a create that found the file).
@@ -282,26 +282,32 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		n.root.counters.reads.Add(1)
 		n.root.noteVersion(ctx, key, sess.ID)
 	}
-	h.openFlags = fuse.FOPEN_DIRECT_IO
-	if !write {
-		// A reader has nothing to commit: skipping its FLUSH saves one of
-		// the round trips every `cat` costs.
-		h.openFlags |= fuse.FOPEN_NOFLUSH
+	if write {
+		n.mu.Lock()
+		n.writers = append(n.writers, h)
+		n.pc.openDirect(time.Now())
+		n.mu.Unlock()
+	}
+	return h, 0
+}
+
+// openFlags is the FOPEN_* reply of an open of h: direct I/O for writers,
+// and for readers unless mayCache and the page cache may serve this very
+// rendering (pagecache.go). A reader has nothing to commit: skipping its
+// FLUSH saves one of the round trips every `cat` costs.
+func (n *sessionNode) openFlags(h *sessionHandle, mayCache bool) uint32 {
+	if h.write {
+		return fuse.FOPEN_DIRECT_IO // openDirect was recorded by open
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch {
-	case write:
-		n.writers = append(n.writers, h)
-		n.pc.openDirect(time.Now())
-	case h.id != (store.FileID{}) && n.root.opt.CacheTimeout > 0:
-		var pcFlags uint32
-		pcFlags, h.cached = n.pc.openReader(h.id, int64(len(h.buf)), time.Now())
-		h.openFlags = pcFlags | fuse.FOPEN_NOFLUSH
-	default:
-		n.pc.openDirect(time.Now())
+	if mayCache && h.id != (store.FileID{}) && n.root.opt.CacheTimeout > 0 {
+		var flags uint32
+		flags, h.cached = n.pc.openReader(h.id, int64(len(h.buf)), time.Now())
+		return flags | fuse.FOPEN_NOFLUSH
 	}
-	return h, 0
+	n.pc.openDirect(time.Now())
+	return fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
 }
 
 // releaseReader forgets a reader that used the page cache.
