@@ -98,7 +98,7 @@ func mountFlags() []cli.Flag {
 		&cli.Int64Flag{Name: flagScratchMaxBytes, EnvVars: []string{"SESSIONFS_SCRATCH_MAX_BYTES"}, Value: fusefs.DefaultScratchMaxBytes,
 			Usage: "most bytes editor/temp files hold together (more: ENOSPC)"},
 		&cli.DurationFlag{Name: flagCacheTimeout, EnvVars: []string{"SESSIONFS_CACHE_TIMEOUT"}, Value: defaultCacheTimeout,
-			Usage: "how long the kernel may keep a session's name, size and mtime (content is always loaded afresh at open); 0: strict mode, Django's changes show at once and reads are direct I/O, at three FUSE requests per file for ls -l"},
+			Usage: "how long the kernel may keep a session's name, size and mtime (content is always loaded afresh at open); 0: Django's changes show at once, at three FUSE requests per file for ls -l"},
 		&cli.BoolFlag{Name: flagReadDirPlus, EnvVars: []string{"SESSIONFS_READDIRPLUS"}, Value: true,
 			Usage: "send attributes with directory listings (pays off only with --cache-timeout > 0; --readdirplus=false to disable)"},
 		&cli.IntFlag{Name: flagMaxInodes, EnvVars: []string{"SESSIONFS_MAX_INODES"}, Value: fusefs.DefaultMaxInodes,

@@ -206,18 +206,3 @@ func (s *fakeStore) put(key, js string, mtime time.Time) {
 	s.nextIno++
 	s.sessions[key] = fakeSession{json: []byte(js), mtime: mtime, ino: s.nextIno}
 }
-
-// rewriteInPlace changes key's content keeping its backing identity (inode,
-// size, mtime): what no Django save does, since every save renames a new
-// file in. The page cache tests use it to see whether cached pages are
-// served.
-func (s *fakeStore) rewriteInPlace(key, js string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.sessions[key]
-	if len(js) != len(ss.json) {
-		panic("rewriteInPlace must keep the size")
-	}
-	ss.json = []byte(js)
-	s.sessions[key] = ss
-}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/sessionfs/sessionfs/store"
 )
 
 // sessionHandle is one open of a session file. A reader holds the rendering
@@ -20,10 +18,6 @@ type sessionHandle struct {
 	write  bool  // opened for writing
 	append bool  // O_APPEND: every write goes to the end
 	max    int64 // largest document a write may make
-
-	// Set at open, read-only after.
-	id     store.FileID // backing identity a reader loaded (zero otherwise)
-	cached bool         // a reader going through the kernel's page cache
 
 	mu      sync.Mutex
 	buf     []byte
@@ -136,8 +130,6 @@ func (h *sessionHandle) Release(ctx context.Context) (status syscall.Errno) {
 	defer guard(h.node.root.log, "release", &status)
 	if h.write {
 		h.node.release(h)
-	} else if h.cached {
-		h.node.releaseReader()
 	}
 	return 0
 }

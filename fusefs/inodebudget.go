@@ -160,7 +160,7 @@ func (d *rootDir) handBack(name string) (absent bool) {
 		return false
 	}
 	n.mu.Lock()
-	busy := n.pending || len(n.writers) > 0 || n.pc.readers > 0
+	busy := n.pending || len(n.writers) > 0
 	n.mu.Unlock()
 	if busy {
 		return false

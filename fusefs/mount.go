@@ -42,12 +42,10 @@ type Options struct {
 	// CacheTimeout is how long the kernel may keep a committed session's
 	// name and attributes (size, mtime) without asking again; scratch
 	// files, sessions being written and failed lookups always get zero.
-	// Content is loaded afresh at every open either way; above zero,
-	// readers whose version the kernel's size describes go through the page
-	// cache (pagecache.go). Zero is the strict mode: a size or mtime Django
-	// changes shows at once and every read is direct I/O. A few
-	// milliseconds cut `ls -l` from three requests per file to one or none,
-	// and `cat` from five to three (README).
+	// Content is never cached (direct I/O, loaded afresh at every open).
+	// Zero means a size or mtime Django changes shows at once; a few
+	// milliseconds cut `ls -l` from three requests per file to one or none
+	// (README).
 	CacheTimeout time.Duration
 	// ReadDirPlus sends the attributes with the listing. With a zero
 	// CacheTimeout it only adds work (measured; see README).

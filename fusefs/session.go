@@ -27,8 +27,7 @@ type sessionNode struct {
 	created time.Time // shown as mtime while pending
 	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
 	writers []*sessionHandle
-	pc      pageCache // whether readers may use the kernel's page cache
-	dropped bool      // handed back to the kernel (inodebudget.go), not looked up since
+	dropped bool // handed back to the kernel (inodebudget.go), not looked up since
 }
 
 var (
@@ -66,17 +65,6 @@ func (n *sessionNode) dirtyWriter() *sessionHandle {
 // necessarily the caller's, so the size comes from the node's writers.
 func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
 	defer guard(n.root.log, "getattr", &status)
-	if h, ok := f.(*sessionHandle); ok && h.cached {
-		// A read through the page cache past the cached size asks for
-		// the attributes with its handle: the size must be that of what
-		// the handle holds, not of a newer backing file, or the read
-		// would stop short.
-		meta := store.Meta{ID: h.id, Size: int64(len(h.buf))}
-		if !n.fillAttrFrom(meta, &out.Attr) {
-			out.SetTimeout(n.root.opt.CacheTimeout)
-		}
-		return 0
-	}
 	busy, e := n.fillAttr(ctx, &out.Attr)
 	if e == 0 && !busy {
 		out.SetTimeout(n.root.opt.CacheTimeout)
@@ -120,11 +108,6 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 		size = n.writers[len(n.writers)-1].size()
 	}
 	busy = n.pending || len(n.writers) > 0
-	if busy {
-		n.pc.sentAttr(store.FileID{}, size, time.Now())
-	} else {
-		n.pc.sentAttr(meta.ID, size, time.Now())
-	}
 	n.mu.Unlock()
 	out.Mode = syscall.S_IFREG | 0o600
 	out.Nlink = 1
@@ -228,16 +211,14 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 }
 
 // Open - FUSE call. Every open reads the store afresh, so a change Django
-// just made shows. Writers and readers whose rendering the kernel's cached
-// size does not describe use direct I/O; other readers go through the page
-// cache (pagecache.go), and keep it when it holds this very rendering.
+// just made shows; direct I/O keeps the kernel from serving stale pages.
 func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
 	defer guard(n.root.log, "open", &status)
 	h, e := n.open(ctx, flags)
 	if e != 0 {
 		return nil, 0, e
 	}
-	return h, n.openFlags(h, true), 0
+	return h, n.openFlags(h), 0
 }
 
 // open builds the handle for an open (or a create that found the file).
@@ -278,43 +259,30 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		if err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		h.buf, h.modTime, h.id = doc, sess.ID.ModTime, sess.ID
+		h.buf, h.modTime = doc, sess.ID.ModTime
 		n.root.counters.reads.Add(1)
 		n.root.noteVersion(ctx, key, sess.ID)
 	}
 	if write {
 		n.mu.Lock()
 		n.writers = append(n.writers, h)
-		n.pc.openDirect(time.Now())
 		n.mu.Unlock()
 	}
 	return h, 0
 }
 
-// openFlags is the FOPEN_* reply of an open of h: direct I/O for writers,
-// and for readers unless mayCache and the page cache may serve this very
-// rendering (pagecache.go). A reader has nothing to commit: skipping its
+// openFlags is the FOPEN_* reply of an open of h: always direct I/O, so
+// every read comes to the mount and is served from the rendering this open
+// loaded. (Readers through the page cache were tried and measured faster,
+// but the kernel keeps one size per inode: a save through the mount during
+// a cached read changed it under the reader, and the concurrency campaign
+// caught an empty `cat`.) A reader has nothing to commit: skipping its
 // FLUSH saves one of the round trips every `cat` costs.
-func (n *sessionNode) openFlags(h *sessionHandle, mayCache bool) uint32 {
+func (n *sessionNode) openFlags(h *sessionHandle) uint32 {
 	if h.write {
-		return fuse.FOPEN_DIRECT_IO // openDirect was recorded by open
+		return fuse.FOPEN_DIRECT_IO
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if mayCache && h.id != (store.FileID{}) && n.root.opt.CacheTimeout > 0 {
-		var flags uint32
-		flags, h.cached = n.pc.openReader(h.id, int64(len(h.buf)), time.Now())
-		return flags | fuse.FOPEN_NOFLUSH
-	}
-	n.pc.openDirect(time.Now())
 	return fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
-}
-
-// releaseReader forgets a reader that used the page cache.
-func (n *sessionNode) releaseReader() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.pc.closeReader()
 }
 
 // release forgets a writer; a pending create nobody committed disappears.
