@@ -161,6 +161,14 @@ func (d *rootDir) handBack(name string) (absent bool) {
 	}
 	n.mu.Lock()
 	busy := n.pending || len(n.writers) > 0
+	if !busy {
+		// Marked before the kernel is asked, not after: the kernel may
+		// look the name up again the moment it has dropped it, and that
+		// lookup must find the mark to count the node anew. A mark left
+		// by a failed request only makes a later lookup count a node
+		// twice, which hands one back early; never one held uncounted.
+		n.dropped = true
+	}
 	n.mu.Unlock()
 	if busy {
 		return false
@@ -168,13 +176,7 @@ func (d *rootDir) handBack(name string) (absent bool) {
 	// ENOENT: the kernel has no such entry: dropped already, or the
 	// lookup's reply is still on its way (so: absent, look again shortly).
 	// Other errors (unmounted) leave nothing to do.
-	errno := d.NotifyEntry(name)
-	if errno == 0 {
-		n.mu.Lock()
-		n.dropped = true
-		n.mu.Unlock()
-	}
-	return errno == syscall.ENOENT
+	return d.NotifyEntry(name) == syscall.ENOENT
 }
 
 // reacquired reports, once, that a lookup found n after it was handed back:
