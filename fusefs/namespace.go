@@ -53,7 +53,7 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 	if _, e := n.fillAttr(ctx, &out.Attr); e != 0 {
 		return nil, nil, 0, e
 	}
-	return &n.Inode, h, n.openFlags(h), 0
+	return &n.Inode, h, openFlags(h), 0
 }
 
 // createSessionLocked picks the node a create of key opens. Caller holds d.mu.

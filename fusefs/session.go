@@ -218,7 +218,7 @@ func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, 
 	if e != 0 {
 		return nil, 0, e
 	}
-	return h, n.openFlags(h), 0
+	return h, openFlags(h), 0
 }
 
 // open builds the handle for an open (or a create that found the file).
@@ -278,7 +278,7 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 // a cached read changed it under the reader, and the concurrency campaign
 // caught an empty `cat`.) A reader has nothing to commit: skipping its
 // FLUSH saves one of the round trips every `cat` costs.
-func (n *sessionNode) openFlags(h *sessionHandle) uint32 {
+func openFlags(h *sessionHandle) uint32 {
 	if h.write {
 		return fuse.FOPEN_DIRECT_IO
 	}
