@@ -79,7 +79,8 @@ func (s *FileStore) Touch(ctx context.Context, key string, mtime time.Time) erro
 
 // Rename re-keys a session: the backing file's bytes (not re-encoded, so a
 // session signed with a fallback key stays readable) are saved under to
-// with must-create semantics and the file's mtime, then from is deleted.
+// with must-create semantics and the file's mtime, owner and mode, then
+// from is deleted.
 // Some file holds the session at every moment. If from changes between the
 // copy and the delete, the copy is withdrawn and ErrConflict returned.
 func (s *FileStore) Rename(ctx context.Context, from, to string) error {
@@ -96,11 +97,13 @@ func (s *FileStore) Rename(ctx context.Context, from, to string) error {
 		_, err := s.lstatKey(from)
 		return err
 	}
-	data, id, err := s.readRaw(from)
+	var st unix.Stat_t
+	data, id, err := s.readRawStat(from, &st)
 	if err != nil {
 		return err
 	}
-	newID, err := s.writeFile(to, data, SaveOptions{MustCreate: true, ModTime: id.ModTime})
+	perms := permsOfStat(&st)
+	newID, err := s.writeFile(to, data, SaveOptions{MustCreate: true, ModTime: id.ModTime}, &perms)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,16 @@ func (id FileID) Equal(other FileID) bool {
 // lstatKey returns the identity of key's backing file without following a
 // symlink: ErrNotFound when missing, ErrNotRegular for anything but a file.
 func (s *FileStore) lstatKey(key string) (FileID, error) {
+	st, err := s.lstatRaw(key)
+	if err != nil && !errors.Is(err, ErrNotRegular) {
+		return FileID{}, err
+	}
+	return statID(&st), err
+}
+
+// lstatRaw is lstatKey's stat result: zero with the error when there is
+// no file, filled in when the error is ErrNotRegular.
+func (s *FileStore) lstatRaw(key string) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	for {
 		err := unix.Lstat(s.path(key), &st)
@@ -36,15 +46,14 @@ func (s *FileStore) lstatKey(key string) (FileID, error) {
 			continue
 		}
 		if err != nil {
-			return FileID{}, s.pathError("stat", key, &os.PathError{Op: "lstat", Path: s.path(key), Err: err})
+			return unix.Stat_t{}, s.pathError("stat", key, &os.PathError{Op: "lstat", Path: s.path(key), Err: err})
 		}
 		break
 	}
-	id := statID(&st)
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return id, fmt.Errorf("session %s: %w (%s)", key, ErrNotRegular, fileType(st.Mode))
+		return st, fmt.Errorf("session %s: %w (%s)", key, ErrNotRegular, fileType(st.Mode))
 	}
-	return id, nil
+	return st, nil
 }
 
 // statID is the identity in a stat result.
@@ -69,6 +78,12 @@ func (s *FileStore) pathError(op, key string, err error) error {
 // even if Django renames a new version over the name meanwhile. Raw system
 // calls keep a read to open, fstat, read, close: a Scan does this per file.
 func (s *FileStore) readRaw(key string) ([]byte, FileID, error) {
+	var st unix.Stat_t
+	return s.readRawStat(key, &st)
+}
+
+// readRawStat is readRaw also filling st with the descriptor's stat result.
+func (s *FileStore) readRawStat(key string, st *unix.Stat_t) ([]byte, FileID, error) {
 	fd, err := openNoFollow(s.path(key))
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -77,11 +92,10 @@ func (s *FileStore) readRaw(key string) ([]byte, FileID, error) {
 		return nil, FileID{}, s.pathError("open", key, &os.PathError{Op: "open", Path: s.path(key), Err: err})
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := unix.Fstat(fd, st); err != nil {
 		return nil, FileID{}, s.pathError("fstat", key, err)
 	}
-	id := statID(&st)
+	id := statID(st)
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, id, fmt.Errorf("session %s: %w (%s)", key, ErrNotRegular, fileType(st.Mode))
 	}

@@ -157,7 +157,7 @@ func (s *FileStore) rekeyEntry(ctx context.Context, e Entry, target codec.Encode
 		item.Outcome, item.Err = RekeyError, err
 		return item
 	}
-	if _, err := s.writeFile(e.Key, newData, SaveOptions{ModTime: id.ModTime, IfMatch: &id}); err != nil {
+	if _, err := s.writeFile(e.Key, newData, SaveOptions{ModTime: id.ModTime, IfMatch: &id}, nil); err != nil {
 		item.Outcome, item.Err = RekeyError, err
 		if errors.Is(err, ErrConflict) {
 			item.Outcome = RekeyConflict

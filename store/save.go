@@ -7,18 +7,22 @@ import (
 	"io/fs"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // Save encodes sessionJSON and writes it as key's backing file by Django's
 // save path: with MustCreate an O_EXCL placeholder first (ErrExists if the
-// key is taken), then a temp file "<prefix><key>_out_<random>" (0600) in the
-// same directory, written, fsynced, renamed over the target, and the
-// directory fsynced (both fsyncs skipped with Config.NoFsync). Without
-// MustCreate a missing file is created (Django 1.10+ would raise
-// UpdateError; sessionfs's put creates or replaces). A planted symlink,
-// directory or fifo under the name is refused with ErrNotRegular.
+// key is taken), then a temp file "<prefix><key>_out_<random>" in the same
+// directory, written, fsynced, renamed over the target, and the directory
+// fsynced (both fsyncs skipped with Config.NoFsync). Without MustCreate a
+// missing file is created (Django 1.10+ would raise UpdateError;
+// sessionfs's put creates or replaces). A planted symlink, directory or
+// fifo under the name is refused with ErrNotRegular. The new file keeps
+// the owner, group and mode of the file it replaces (filePerms). An
+// encoded session larger than Config.MaxFileSize, which no read would
+// accept, is refused with ErrTooLarge.
 //
 // Nothing touches the directory until the encode has succeeded, and every
 // error path removes the temp file (and a placeholder this call created).
@@ -30,6 +34,9 @@ func (s *FileStore) Save(ctx context.Context, key string, sessionJSON []byte, op
 	if err != nil {
 		return Meta{}, fmt.Errorf("session %s: encoding: %w", key, err)
 	}
+	if err := s.checkFileSize(key, data); err != nil {
+		return Meta{}, err
+	}
 	// Decoding what was just encoded gives the exact Info (compression,
 	// key) and the canonical JSON the Meta is computed from.
 	decoded, info, err := s.codec.Decode(data)
@@ -39,7 +46,7 @@ func (s *FileStore) Save(ctx context.Context, key string, sessionJSON []byte, op
 	if err := ctx.Err(); err != nil {
 		return Meta{}, err
 	}
-	id, err := s.writeFile(key, data, opt)
+	id, err := s.writeFile(key, data, opt, nil)
 	if err != nil {
 		return Meta{}, err
 	}
@@ -52,22 +59,53 @@ func (s *FileStore) Save(ctx context.Context, key string, sessionJSON []byte, op
 	return meta, nil
 }
 
+// checkFileSize refuses to write a file larger than any read of it would
+// accept (readRaw's Config.MaxFileSize): such a save would succeed and
+// leave a session that can no longer be shown, edited or verified.
+func (s *FileStore) checkFileSize(key string, data []byte) error {
+	if int64(len(data)) > s.cfg.MaxFileSize {
+		return fmt.Errorf("session %s: %w: the encoded session is %d bytes, over the %d-byte limit of a session file",
+			key, ErrTooLarge, len(data), s.cfg.MaxFileSize)
+	}
+	return nil
+}
+
 // writeFile replaces key's backing file with data (the save path described
-// at Save) and returns the new file's identity.
-func (s *FileStore) writeFile(key string, data []byte, opt SaveOptions) (FileID, error) {
+// at Save) and returns the new file's identity. The new file gets the
+// owner and mode of the file it replaces, or with MustCreate like's when
+// given (a re-keyed session keeps its file's), else the directory's
+// (filePerms).
+func (s *FileStore) writeFile(key string, data []byte, opt SaveOptions, like *filePerms) (FileID, error) {
+	if err := s.checkFileSize(key, data); err != nil {
+		return FileID{}, err
+	}
 	s.cache.invalidate(key)
 	target := s.path(key)
 	var placeholder *FileID
+	var perms filePerms
 	if opt.MustCreate {
-		id, err := s.createPlaceholder(key)
+		if like != nil {
+			perms = *like
+		} else {
+			p, err := s.newFilePerms()
+			if err != nil {
+				return FileID{}, fmt.Errorf("session %s: %w", key, err)
+			}
+			perms = p
+		}
+		id, err := s.createPlaceholder(key, perms)
 		if err != nil {
 			return FileID{}, err
 		}
 		placeholder = &id
-	} else if err := s.checkReplaceable(key); err != nil {
-		return FileID{}, err
+	} else {
+		p, err := s.replacePerms(key)
+		if err != nil {
+			return FileID{}, err
+		}
+		perms = p
 	}
-	id, err := s.writeAndRename(key, target, data, opt)
+	id, err := s.writeAndRename(key, target, data, opt, perms)
 	if err != nil {
 		if placeholder != nil {
 			s.removePlaceholder(key, *placeholder)
@@ -79,8 +117,9 @@ func (s *FileStore) writeFile(key string, data []byte, opt SaveOptions) (FileID,
 
 // createPlaceholder makes the empty file Django's save(must_create=True)
 // makes with O_CREAT|O_EXCL: it claims the key, and Django's load() reads
-// it as an empty session.
-func (s *FileStore) createPlaceholder(key string) (FileID, error) {
+// it as an empty session. It gets perms at once: Django may open it
+// (and must be able to) before the save replaces it.
+func (s *FileStore) createPlaceholder(key string, perms filePerms) (FileID, error) {
 	fd, err := unix.Open(s.path(key), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
@@ -88,13 +127,16 @@ func (s *FileStore) createPlaceholder(key string) (FileID, error) {
 		}
 		return FileID{}, fmt.Errorf("session %s: creating placeholder: %w", key, err)
 	}
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	unix.Close(fd)
-	if err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return FileID{}, fmt.Errorf("session %s: stat placeholder: %w", key, err)
 	}
-	return FileID{Ino: st.Ino, Size: st.Size, ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec)}, nil
+	if err := perms.apply(fd); err != nil {
+		s.removePlaceholder(key, statID(&st))
+		return FileID{}, fmt.Errorf("session %s: placeholder: %w", key, err)
+	}
+	return statID(&st), nil
 }
 
 // removePlaceholder undoes createPlaceholder after a failed save, but only
@@ -107,19 +149,38 @@ func (s *FileStore) removePlaceholder(key string, placeholder FileID) {
 	}
 }
 
-// checkReplaceable refuses to rename over anything but a regular file (or
-// nothing): a planted symlink or fifo is left for the operator to inspect.
-func (s *FileStore) checkReplaceable(key string) error {
-	_, err := s.lstatKey(key)
-	if err == nil || errors.Is(err, ErrNotFound) {
-		return nil
+// replacePerms is what the new version of key's file gets: the owner and
+// mode of the file it replaces, or the directory's for a new session.
+// Anything but a regular file (or nothing) under the name is refused: a
+// planted symlink or fifo is left for the operator to inspect.
+func (s *FileStore) replacePerms(key string) (filePerms, error) {
+	st, err := s.lstatRaw(key)
+	switch {
+	case err == nil:
+		return permsOfStat(&st), nil
+	case !errors.Is(err, ErrNotFound):
+		return filePerms{}, err
 	}
-	return err
+	p, err := s.newFilePerms()
+	if err != nil {
+		return filePerms{}, fmt.Errorf("session %s: %w", key, err)
+	}
+	return p, nil
 }
 
-// writeAndRename writes data to a fresh temp file beside target and renames
-// it over target. The temp file never survives an error.
-func (s *FileStore) writeAndRename(key, target string, data []byte, opt SaveOptions) (id FileID, err error) {
+// writeAndRename writes data to a fresh temp file beside target, with
+// perms, and renames it over target. The temp file never survives an error.
+//
+// The temp file is locked (flock) from its creation until it is closed
+// after the rename, and its mtime is only set to opt.ModTime once it is
+// the session file: gc removes a temp file only when it is old and no one
+// holds its lock (RemoveStaleTemp), so a save in flight never loses its
+// temp file, even one stalled in fsync. The mtime is set through the
+// descriptor, so a save Django renames over the name meanwhile is never
+// touched. Between the rename and that, a reader sees the new content with
+// the current time as mtime: the session looks renewed for that moment,
+// never expired early.
+func (s *FileStore) writeAndRename(key, target string, data []byte, opt SaveOptions, perms filePerms) (id FileID, err error) {
 	tmp, err := os.CreateTemp(s.cfg.Dir, s.fileName(key)+tempInfix+"*")
 	if err != nil {
 		return FileID{}, fmt.Errorf("session %s: creating temp file: %w", key, err)
@@ -134,6 +195,13 @@ func (s *FileStore) writeAndRename(key, target string, data []byte, opt SaveOpti
 			}
 		}
 	}()
+	fd := int(tmp.Fd())
+	// Where the file system has no locks, the fresh mtime alone marks the
+	// temp file as in use.
+	_ = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	if err := perms.apply(fd); err != nil {
+		return FileID{}, fmt.Errorf("session %s: %w", key, err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		return FileID{}, fmt.Errorf("session %s: writing temp file: %w", key, err)
 	}
@@ -144,15 +212,6 @@ func (s *FileStore) writeAndRename(key, target string, data []byte, opt SaveOpti
 		if s.hooks.synced != nil {
 			s.hooks.synced("file")
 		}
-	}
-	if !opt.ModTime.IsZero() {
-		if err := os.Chtimes(tmpName, time.Time{}, opt.ModTime); err != nil {
-			return FileID{}, fmt.Errorf("session %s: setting mtime: %w", key, err)
-		}
-	}
-	fi, err := tmp.Stat()
-	if err != nil {
-		return FileID{}, fmt.Errorf("session %s: stat temp file: %w", key, err)
 	}
 	if opt.IfMatch != nil {
 		cur, err := s.lstatKey(key)
@@ -172,15 +231,41 @@ func (s *FileStore) writeAndRename(key, target string, data []byte, opt SaveOpti
 		return FileID{}, fmt.Errorf("session %s: renaming temp file into place: %w", key, err)
 	}
 	renamed = true
-	if err := tmp.Close(); err != nil {
-		return FileID{}, fmt.Errorf("session %s: closing: %w", key, err)
+	var st unix.Stat_t
+	if !opt.ModTime.IsZero() {
+		if err = futimens(fd, opt.ModTime); err != nil {
+			err = fmt.Errorf("session %s: saved, but setting its mtime: %w", key, err)
+		}
+	}
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err != nil {
+			err = fmt.Errorf("session %s: saved, but stat: %w", key, err)
+		}
+	}
+	if closeErr := tmp.Close(); closeErr != nil && err == nil {
+		err = fmt.Errorf("session %s: closing: %w", key, closeErr)
+	}
+	if err != nil {
+		return FileID{}, err
 	}
 	if !s.cfg.NoFsync {
 		if err := s.syncDir(); err != nil {
 			return FileID{}, fmt.Errorf("session %s: %w", key, err)
 		}
 	}
-	return fileIDOf(fi), nil
+	return statID(&st), nil
+}
+
+// futimens sets the mtime of the open file fd (atime unchanged), to the
+// nanosecond: utimensat with a NULL path acts on dirfd itself, which is
+// how glibc implements futimens.
+func futimens(fd int, mtime time.Time) error {
+	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // syncDir makes a rename or unlink in the session directory durable.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -208,5 +209,70 @@ func TestSaveIfMatch(t *testing.T) {
 	}
 	if ok, _ := s.Exists(ctx, key); ok {
 		t.Errorf("conflicting save recreated the deleted session")
+	}
+}
+
+// incompressibleJSON is a session of n bytes that zlib barely shrinks: one
+// string of random printable ASCII (6.5 bits a character), so its encoded
+// file, base64, is about 9% larger than the JSON.
+func incompressibleJSON(n int) []byte {
+	const chars = " !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+	r := rand.New(rand.NewChaCha8([32]byte{1}))
+	b := append(make([]byte, 0, n), `{"blob": "`...)
+	for len(b) < n-2 {
+		b = append(b, chars[r.IntN(len(chars))])
+	}
+	return append(b, `"}`...)
+}
+
+// A save whose encoded file would be over the size every read refuses
+// fails before touching the directory, saying both sizes.
+func TestSaveRefusesFileItCouldNotReadBack(t *testing.T) {
+	ctx := context.Background()
+	s, cc := newTestStore(t)
+	copyVector(t, s, keySmall)
+	before := snapshot(t, s.cfg.Dir)
+	js := incompressibleJSON(15 << 20)
+	decodes := cc.decodes.Load()
+	for _, opt := range []SaveOptions{{}, {MustCreate: true}, {ModTime: time.Now().Add(-time.Hour)}} {
+		for _, key := range []string{keySmall, "brandnewkey3"} {
+			if opt.MustCreate && key == keySmall {
+				continue
+			}
+			_, err := s.Save(ctx, key, js, opt)
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Save %s %+v of 15 MiB incompressible JSON: %v, want ErrTooLarge", key, opt, err)
+			}
+			if msg := err.Error(); !regexp.MustCompile(`encoded session is 1[78]\d{6} bytes, over the 16777216-byte limit`).MatchString(msg) {
+				t.Errorf("error %q does not give the encoded size and the limit", msg)
+			}
+		}
+	}
+	if n := cc.decodes.Load() - decodes; n != 0 {
+		t.Errorf("%d decodes of a file that was never going to be written", n)
+	}
+	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
+
+	// Right at the bound the file is written and reads back.
+	small, _ := newTestStore(t, func(c *Config) { c.MaxFileSize = 4096 })
+	for n := 2000; ; n += 16 {
+		js := incompressibleJSON(n)
+		data, err := small.codec.Encode(js, small.cfg.Encode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = small.Save(ctx, "atthebound01", js, SaveOptions{})
+		if len(data) > 4096 {
+			if !errors.Is(err, ErrTooLarge) {
+				t.Errorf("%d encoded bytes over a 4096-byte bound: %v, want ErrTooLarge", len(data), err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("%d encoded bytes under a 4096-byte bound: %v", len(data), err)
+		}
+		if _, err := small.Load(ctx, "atthebound01"); err != nil {
+			t.Fatalf("%d encoded bytes saved but not read back: %v", len(data), err)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TempFile is a leftover "<prefix><key>_out_<random>" file: Django's (or
@@ -71,13 +73,28 @@ func (s *FileStore) TempFiles(ctx context.Context, fn func(TempFile) error) erro
 }
 
 // RemoveStaleTemp removes leftover temp files not modified for olderThan
-// (a save in progress rewrites its temp file within milliseconds; a minute
-// is safely stale) and returns their names. With dryRun it only lists them.
+// and returns their names. With dryRun it only lists them.
+//
+// A temp file in use is never removed. Django writes and renames its temp
+// file within milliseconds of creating it, so age alone tells its
+// leftovers apart. sessionfs's own saves hold an flock on their temp file
+// from its creation to after the rename (writeAndRename): a file whose lock
+// is held is in use however old it looks (a save stalled in fsync), so gc
+// takes the lock itself, without waiting, and judges the file on that
+// descriptor before removing the name.
 func (s *FileStore) RemoveStaleTemp(ctx context.Context, olderThan time.Duration, dryRun bool) ([]string, error) {
 	cutoff := s.cfg.Now().Add(-olderThan)
 	var removed []string
 	err := s.TempFiles(ctx, func(tf TempFile) error {
 		if !tf.ModTime.Before(cutoff) {
+			return nil
+		}
+		stale, unlock, err := s.lockStaleTemp(tf.Name, cutoff)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if !stale {
 			return nil
 		}
 		if !dryRun {
@@ -92,4 +109,32 @@ func (s *FileStore) RemoveStaleTemp(ctx context.Context, olderThan time.Duration
 		return nil
 	})
 	return removed, err
+}
+
+// lockStaleTemp opens the temp file name (never through a symlink, never
+// blocking on a fifo), takes its lock without waiting and reports whether
+// it is stale: a regular file, not modified since cutoff, whose lock no
+// save holds. unlock releases the lock (after the remove). A file that is
+// gone is not stale; one the process may not open is judged by its age.
+func (s *FileStore) lockStaleTemp(name string, cutoff time.Time) (stale bool, unlock func(), err error) {
+	unlock = func() {}
+	fd, err := openNoFollow(filepath.Join(s.cfg.Dir, name))
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return false, unlock, nil
+	case errors.Is(err, unix.EACCES):
+		return true, unlock, nil
+	case err != nil:
+		return false, unlock, fmt.Errorf("opening temp file %s: %w", name, err)
+	}
+	unlock = func() { unix.Close(fd) }
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return false, unlock, nil // a save in flight
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, unlock, fmt.Errorf("stat of temp file %s: %w", name, err)
+	}
+	modified := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+	return st.Mode&unix.S_IFMT == unix.S_IFREG && modified.Before(cutoff), unlock, nil
 }
