@@ -152,8 +152,8 @@ func hostilePlants() []hostileCase {
 					return fmt.Sprintf("save over a world-writable session file: %v", err)
 				}
 				fi, err := os.Stat(plantPath(e, "plantwwrite"))
-				if err != nil || fi.Mode().Perm() != 0o600 {
-					return fmt.Sprintf("after a save the backing file is %v (%v), want 0600 as Django's mkstemp", fi.Mode(), err)
+				if err != nil || fi.Mode().Perm() != 0o664 {
+					return fmt.Sprintf("after a save the backing file is %v (%v), want 0664: its mode without write for others", fi.Mode(), err)
 				}
 				return ""
 			}},

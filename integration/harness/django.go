@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +34,17 @@ type Django struct {
 	Full       string // what django.get_version() says, e.g. "4.2.30"
 	Python     string // interpreter
 	PythonPath string // PYTHONPATH that makes this Django importable; "" for the system one
+
+	user *syscall.Credential // set by As: Python runs as this user, with no supplementary groups
+}
+
+// As returns this Django running as uid and gid with no supplementary
+// groups (what `setpriv --reuid --regid --clear-groups` does), as a site's
+// web server user does. The test process must be root.
+func (d *Django) As(uid, gid uint32) *Django {
+	other := *d
+	other.user = &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
+	return &other
 }
 
 // Settings are the Django settings a Call configures (settings.configure).
@@ -149,6 +161,10 @@ func (d *Django) Run(ctx context.Context, s Settings, op string, req, resp any) 
 	}
 	cmd := exec.CommandContext(ctx, d.Python, "-c", djsessionPy)
 	cmd.Env = d.env()
+	if d.user != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.user}
+		cmd.Dir = "/" // the test's directory may be closed to that user
+	}
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
