@@ -5,20 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// fileIDOf returns the identity of a file from its stat result.
-func fileIDOf(fi fs.FileInfo) FileID {
-	id := FileID{Size: fi.Size(), ModTime: fi.ModTime()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Ino = st.Ino
-	}
-	return id
-}
 
 // Equal reports whether two identities name the same file version. ModTime
 // is compared with Equal, not ==, so monotonic and location data never matter.
