@@ -18,11 +18,12 @@ type sizes struct {
 	save   int // sessions saved (rows 6)
 	gc     int // sessions collected, half expired (rows 7)
 	memory int // sessions listed for the memory ceiling (rows 8)
+	lock   int // sessions listed while saves run (rows 9)
 }
 
 func (s sizes) String() string {
-	return fmt.Sprintf("decode %d login + %d of 64 KiB, list %d, cat %d, save %d, gc %d, memory %d",
-		s.login, s.large, s.list, s.cat, s.save, s.gc, s.memory)
+	return fmt.Sprintf("decode %d login + %d of 64 KiB, list %d, cat %d, save %d, gc %d, memory %d, lock %d",
+		s.login, s.large, s.list, s.cat, s.save, s.gc, s.memory, s.lock)
 }
 
 // scales: full is issue 7's sizes; the others divide them (at least one
@@ -36,10 +37,10 @@ var scales = map[string]sizes{
 func divide(by int) sizes {
 	f := scaleFull
 	d := func(n int) int { return max(1, n/by) }
-	return sizes{d(f.login), d(f.large), d(f.list), d(f.cat), d(f.save), d(f.gc), d(f.memory)}
+	return sizes{d(f.login), d(f.large), d(f.list), d(f.cat), d(f.save), d(f.gc), d(f.memory), d(f.lock)}
 }
 
-var scaleFull = sizes{10_000, 500, 100_000, 10_000, 10_000, 100_000, 1_000_000}
+var scaleFull = sizes{10_000, 500, 100_000, 10_000, 10_000, 100_000, 1_000_000, 1_000}
 
 // bench is what every section shares.
 type bench struct {

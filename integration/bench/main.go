@@ -36,11 +36,12 @@ var sections = []struct {
 	{"save", (*bench).saveRows},
 	{"gc", (*bench).gcRows},
 	{"memory", (*bench).memoryRows},
+	{"lock", (*bench).lockRows},
 }
 
 func main() {
 	scale := flag.String("scale", "full", "sizes: full, small (1/50) or tiny (1/1000, for the test)")
-	only := flag.String("only", "", "comma-separated sections to run (decode,list,cat,save,gc,memory); default all")
+	only := flag.String("only", "", "comma-separated sections to run (decode,list,cat,save,gc,memory,lock); default all")
 	bin := flag.String("bin", "bin/sessionfs", "the sessionfs binary (make build)")
 	rounds := flag.Int("rounds", 3, "timed rounds of every repeatable measurement; the best counts")
 	seed := flag.Uint64("seed", 1, "random seed of the generated sessions")
