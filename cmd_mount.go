@@ -136,13 +136,13 @@ func mountAction(c *cli.Context) error {
 // serve mounts st at mountpoint and blocks until it is unmounted: by a
 // signal here, or by umount from another shell. banner is printed once the
 // mount is ready.
-func serve(c *cli.Context, st *store.FileStore, mountpoint, banner string) error {
+func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	log, err := newLogger(c, os.Stderr)
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(log)
-	backing := st.Config().Dir
+	backing := st.Describe().Dir
 	mnt, err := checkMountpoint(mountpoint, backing, c.Bool(flagForce), log)
 	if err != nil {
 		return err
@@ -428,7 +428,7 @@ func demoAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return serve(c, st, mnt, demoBanner(st.Config().Dir, mnt, keys))
+	return serve(c, st, mnt, demoBanner(st.Describe().Dir, mnt, keys))
 }
 
 // ensureDemoKey writes a random development SECRET_KEY to path unless it exists.
@@ -456,7 +456,7 @@ var demoSessions = []string{
 
 // seedDemoSessions saves the demo sessions when the directory has none and
 // returns the keys of the sessions it holds.
-func seedDemoSessions(ctx context.Context, st *store.FileStore) ([]string, error) {
+func seedDemoSessions(ctx context.Context, st store.Store) ([]string, error) {
 	var keys []string
 	err := st.Scan(ctx, func(e store.Entry) error {
 		keys = append(keys, e.Key)

@@ -7,6 +7,7 @@ package main
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -16,8 +17,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 func opsCommands() []*cli.Command {
@@ -96,11 +97,11 @@ func lsOrder(field string) (func(a, b store.Entry) bool, error) {
 	case "key":
 		order = func(a, b store.Entry) int { return 0 }
 	case "modified":
-		order = func(a, b store.Entry) int { return a.ID.ModTime.Compare(b.ID.ModTime) }
+		order = func(a, b store.Entry) int { return a.ModTime.Compare(b.ModTime) }
 	case "expires":
 		order = func(a, b store.Entry) int { return compareExpiry(a, b) }
 	case "size":
-		order = func(a, b store.Entry) int { return cmp.Compare(b.ID.Size, a.ID.Size) }
+		order = func(a, b store.Entry) int { return cmp.Compare(b.RawSize, a.RawSize) }
 	case "user":
 		order = func(a, b store.Entry) int { return compareUser(a.UserID, b.UserID) }
 	default:
@@ -241,16 +242,13 @@ func revokeAction(c *cli.Context) error {
 	}
 	defer log.Close()
 	dryRun := c.Bool("dry-run")
-	var logErr error
-	res, err := st.RevokeUser(c.Context, user, dryRun, func(r store.Removal) {
+	res, err := change.RevokeUser(c.Context, st, user, dryRun, cliAudit(log), func(r store.Removal) {
 		fmt.Fprintln(c.App.Writer, r.Key)
-		if !dryRun {
-			logErr = cmp.Or(logErr, auditRemoval(log, audit.OpRevoke, r, "user "+user))
-		}
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, change.ErrNotLogged) {
 		return err
 	}
+	logErr := err
 	for _, f := range res.Failed {
 		fmt.Fprintf(c.App.ErrWriter, "sessionfs: %v\n", f.Err)
 	}
@@ -258,8 +256,8 @@ func revokeAction(c *cli.Context) error {
 	if dryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d sessions of user %s (%d scanned, %d failed)\n",
-		verb, len(res.Removed), user, res.Scanned, len(res.Failed))
+	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d sessions of user %s (%d found, %d failed)\n",
+		verb, len(res.Removed), user, res.Found, len(res.Failed))
 	if len(res.Failed) > 0 {
 		return exitErr{code: exitError, msg: fmt.Sprintf("%d sessions of user %s were not removed", len(res.Failed), user)}
 	}
@@ -280,27 +278,22 @@ func rekeyAction(c *cli.Context) error {
 	}
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "rekeying")
-	var logErr error
-	res, err := st.Rekey(c.Context, store.RekeyOptions{Target: target, DryRun: dryRun}, func(it store.RekeyItem) {
+	res, err := change.Rekey(c.Context, st, change.RekeyOptions{Target: target, DryRun: dryRun}, cliAudit(log), func(it change.RekeyItem) {
 		progress.tick()
 		switch {
-		case it.Outcome == store.RekeyCurrent, it.Outcome == store.RekeySkipped && it.Why == "expired":
+		case it.Outcome == change.RekeyCurrent, it.Outcome == change.RekeySkipped && it.Why == "expired":
 			return // counted in the summary; gc removes expired sessions
-		case it.Outcome == store.RekeyError, it.Outcome == store.RekeyConflict:
+		case it.Outcome == change.RekeyError, it.Outcome == change.RekeyConflict:
 			fmt.Fprintf(c.App.Writer, "%s\t%s\t%v\n", it.Key, it.Outcome, it.Err)
 			return
 		}
 		fmt.Fprintf(c.App.Writer, "%s\t%s\t%s\n", it.Key, it.Outcome, it.Why)
-		if it.Outcome == store.RekeyDone && !dryRun {
-			err := log.Log(audit.Self(), audit.Record{Op: audit.OpRekey, Key: it.Key, Before: it.Before, After: it.After,
-				BeforeJSON: it.JSON, AfterJSON: it.JSON, Reason: it.Why})
-			logErr = cmp.Or(logErr, err)
-		}
 	})
 	progress.done()
-	if err != nil {
+	if err != nil && !errors.Is(err, change.ErrNotLogged) {
 		return err
 	}
+	logErr := err
 	verb := "rekeyed"
 	if dryRun {
 		verb = "would rekey"

@@ -18,11 +18,8 @@ import (
 	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
-
-// staleTempAge is how old a leftover "_out_" temp file must be before gc
-// removes it: a save in progress renames its temp file within milliseconds.
-const staleTempAge = time.Minute
 
 // maxPutInput bounds what put reads from stdin.
 const maxPutInput = 64 << 20
@@ -107,7 +104,7 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // newLsRecord describes an entry; now decides "expired" the way gc does.
 func newLsRecord(e store.Entry, expired bool) lsRecord {
-	r := lsRecord{Key: e.Key, RawSize: e.ID.Size, Modified: rfc3339(e.ID.ModTime), Expired: expired}
+	r := lsRecord{Key: e.Key, RawSize: e.RawSize, Modified: rfc3339(e.ModTime), Expired: expired}
 	if e.Err != nil {
 		r.Error = e.Err.Error()
 		return r
@@ -150,7 +147,7 @@ func lsAction(c *cli.Context) error {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetEscapeHTML(false)
 		show = func(e store.Entry) error {
-			if err := enc.Encode(newLsRecord(e, st.ExpiredForDjango(e, now))); err != nil {
+			if err := enc.Encode(newLsRecord(e, st.Expired(e, now))); err != nil {
 				return fmt.Errorf("writing listing: %w", err)
 			}
 			return nil
@@ -160,7 +157,7 @@ func lsAction(c *cli.Context) error {
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "KEY\tSIZE\tMODIFIED\tEXPIRES\tUSER\tNOTE")
 		show = func(e store.Entry) error {
-			_, err := fmt.Fprintln(tw, lsRow(e, st.ExpiredForDjango(e, now)))
+			_, err := fmt.Fprintln(tw, lsRow(e, st.Expired(e, now)))
 			return err
 		}
 		flush = tw.Flush
@@ -168,7 +165,7 @@ func lsAction(c *cli.Context) error {
 	var sorted []store.Entry
 	err = st.Scan(c.Context, func(e store.Entry) error {
 		progress.tick()
-		if !st.Match(filter, e, now) {
+		if !filter.Match(e, st.Expired(e, now), now) {
 			return nil
 		}
 		if less != nil {
@@ -193,7 +190,7 @@ func lsAction(c *cli.Context) error {
 
 // lsRow is one line of the human table, tab separated.
 func lsRow(e store.Entry, expired bool) string {
-	modified := e.ID.ModTime.Local().Format(time.DateTime)
+	modified := e.ModTime.Local().Format(time.DateTime)
 	if e.Err != nil {
 		note := "invalid: " + problemKind(e.Err)
 		if expired {
@@ -287,16 +284,14 @@ func putAction(c *cli.Context) error {
 		meta, err := st.Stat(c.Context, key)
 		switch {
 		case err == nil:
-			opt.ModTime = meta.ID.ModTime
-			opt.IfMatch = &meta.ID
+			opt.KeepExpiry, opt.IfMatch = true, meta.Version
 		case errors.Is(err, store.ErrNotFound):
 		default:
 			return err
 		}
 	}
-	before := auditBefore(c, st, log, key)
-	meta, err := st.Save(c.Context, key, input, opt)
-	return auditSave(c, st, log, before, input, meta, err)
+	_, err = change.Save(c.Context, st, key, input, opt, cliAudit(log))
+	return err
 }
 
 func rmAction(c *cli.Context) error {
@@ -310,18 +305,9 @@ func rmAction(c *cli.Context) error {
 	defer log.Close()
 	var missing, failed error
 	for _, key := range c.Args().Slice() {
-		// RemoveIf hands back the bytes removed, for the audit log.
-		r, err := st.RemoveIf(c.Context, key, false, func(store.Entry) bool { return true })
-		switch {
-		case errors.Is(err, store.ErrTooLarge):
-			// Too large to read (and hash): removed unread.
-			if err = st.Delete(c.Context, key); err == nil {
-				err = log.Log(audit.Self(), audit.Record{Op: audit.OpDelete, Key: key, Reason: "file too large to hash"})
-			}
-		case err == nil && !r.Removed:
+		r, err := change.Remove(c.Context, st, key, func(store.Entry) bool { return true }, audit.OpDelete, "", cliAudit(log))
+		if err == nil && !r.Removed {
 			err = fmt.Errorf("session %s: %w", key, store.ErrNotFound)
-		case err == nil:
-			err = auditRemoval(log, audit.OpDelete, r, "")
 		}
 		switch {
 		case err == nil:
@@ -353,34 +339,24 @@ func gcAction(c *cli.Context) error {
 	defer log.Close()
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "scanning")
-	var res store.ClearResult
-	if log != nil && !dryRun {
-		res, err = clearExpiredAudited(c, st, log, progress)
-	} else {
-		res, err = st.ClearExpiredFunc(c.Context, dryRun, func(store.Entry) { progress.tick() })
-	}
+	res, err := change.ClearExpired(c.Context, st, store.ClearOptions{DryRun: dryRun, KeepLeftovers: c.Bool("keep-temp")},
+		cliAudit(log), func(store.Entry) { progress.tick() })
 	progress.done()
 	for _, key := range res.Removed {
 		fmt.Fprintln(c.App.Writer, key)
 	}
+	for _, name := range res.Leftovers {
+		fmt.Fprintln(c.App.Writer, name)
+	}
 	if err != nil {
 		return err
-	}
-	var temps []string
-	if !c.Bool("keep-temp") {
-		if temps, err = st.RemoveStaleTemp(c.Context, staleTempAge, dryRun); err != nil {
-			return err
-		}
-		for _, name := range temps {
-			fmt.Fprintln(c.App.Writer, name)
-		}
 	}
 	verb := "removed"
 	if dryRun {
 		verb = "would remove"
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d expired of %d sessions and %d stale temp files\n",
-		verb, len(res.Removed), res.Scanned, len(temps))
+		verb, len(res.Removed), res.Scanned, len(res.Leftovers))
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // Exit codes, documented in the README.
@@ -239,7 +240,7 @@ func encodeOptions(c *cli.Context) (codec.EncodeOptions, error) {
 }
 
 // newStore builds the file store from the shared settings.
-func newStore(c *cli.Context) (*store.FileStore, error) {
+func newStore(c *cli.Context) (store.Store, error) {
 	cd, err := newCodec(c)
 	if err != nil {
 		return nil, err
@@ -256,7 +257,7 @@ func newStore(c *cli.Context) (*store.FileStore, error) {
 	if age <= 0 {
 		return nil, usageErrorf("--%s must be a positive number of seconds, not %d", flagCookieAge, age)
 	}
-	st, err := store.New(store.Config{
+	st, err := filestore.New(filestore.Config{
 		Dir:        dir,
 		CookieName: settingString(c, flagCookieName),
 		CookieAge:  time.Duration(age) * time.Second,

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sessionfs/sessionfs/audit"
+	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 type auditLine struct {
@@ -133,5 +136,67 @@ func TestAuditFromTheMount(t *testing.T) {
 	}
 	if string(lines[5].BeforeContent) != `{"theme":"dark"}` {
 		t.Errorf("delete content: %s", lines[5].BeforeContent)
+	}
+}
+
+// djangoAfterSave is a store whose every save is followed at once by
+// Django writing the session again, before anything else can happen: the
+// bytes the save wrote are recorded in wrote.
+type djangoAfterSave struct {
+	*filestore.FileStore
+	django *filestore.FileStore // Django's own writes, to the same directory
+	wrote  map[string][]byte
+}
+
+func (s *djangoAfterSave) Save(ctx context.Context, key string, js []byte, opt store.SaveOptions) (store.Saved, error) {
+	saved, err := s.FileStore.Save(ctx, key, js, opt)
+	if err != nil {
+		return saved, err
+	}
+	raw, _, err := s.FileStore.ReadRaw(ctx, key)
+	if err != nil {
+		return saved, err
+	}
+	s.wrote[key] = raw
+	if _, err := s.django.Save(ctx, key, []byte(`{"_auth_user_id":"7","django":true}`), store.SaveOptions{}); err != nil {
+		return saved, err
+	}
+	return saved, nil
+}
+
+// TestAuditRecordsWhatTheSaveWrote: the audit line of a save through the
+// mount describes the bytes that save wrote, even when Django rewrites the
+// session right after it: Django's change is not logged as the caller's.
+func TestAuditRecordsWhatTheSaveWrote(t *testing.T) {
+	st, dir := opsFixture(t)
+	django, err := filestore.New(st.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	racy := &djangoAfterSave{FileStore: st, django: django, wrote: map[string][]byte{}}
+	logPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	lg, err := audit.Open(logPath, audit.Options{Content: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	mnt := mountReal(t, racy, Options{Audit: lg})
+	if err := os.WriteFile(filepath.Join(mnt, keyU7+".json"), []byte(`{"_auth_user_id": "7", "mine": 1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	djangos, err := os.ReadFile(filepath.Join(dir, "sessionid"+keyU7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := readAudit(t, logPath)
+	if len(lines) != 1 || lines[0].Op != "write" {
+		t.Fatalf("audit lines %+v, want one write", lines)
+	}
+	l := lines[0]
+	if l.After != audit.Hash(racy.wrote[keyU7]) || l.After == audit.Hash(djangos) {
+		t.Errorf("after hash %s: want the save's %s, not Django's %s", l.After, audit.Hash(racy.wrote[keyU7]), audit.Hash(djangos))
+	}
+	if string(l.AfterContent) != `{"_auth_user_id":"7","mine":1}` {
+		t.Errorf("after content %s, want what the save wrote", l.AfterContent)
 	}
 }

@@ -144,9 +144,12 @@ func (u *userDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	if !ok {
 		return syscall.ENOENT
 	}
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.shadow[key] != nil || d.pending[key] != nil {
+	busy := d.shadow[key] != nil || d.pending[key] != nil
+	d.mu.Unlock()
+	if busy {
 		return syscall.EBUSY // being edited at the top level
 	}
 	e := d.removeSession(ctx, key, "user "+u.id, func(e store.Entry) bool {

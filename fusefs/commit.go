@@ -3,9 +3,9 @@ package fusefs
 import (
 	"context"
 	"syscall"
-	"time"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // uninterruptible detaches a change from the caller's interruption: a save,
@@ -19,14 +19,16 @@ func uninterruptible(ctx context.Context) context.Context { return context.Witho
 // commit saves a writer's document through the store (encode, sign, temp
 // file, rename). Invalid content fails with EINVAL and leaves the backing
 // file as it was; the reason goes to the log, because close(2) can only
-// carry an errno.
+// carry an errno. d.mu is held only to decide and to update the namespace:
+// lookups and listings go on while the store saves (and fsyncs).
 func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 	ctx = uninterruptible(ctx)
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	n := h.node
+	d.mu.Lock()
 	n.mu.Lock()
-	key, pending, replace, keepMod, gone := n.key, n.pending, n.replace, n.keepMod, n.gone
+	key, pending, replace, gone := n.key, n.pending, n.replace, n.gone
 	n.mu.Unlock()
 	if pending && !h.isDirty() {
 		n.mu.Lock()
@@ -40,10 +42,13 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 			delete(d.pending, key)
 		}
 	}
-	saved, e := d.saveHandle(ctx, h, key, pending, replace, keepMod, gone)
+	d.mu.Unlock()
+	saved, e := d.saveHandle(ctx, h, key, pending, replace, gone)
 	if !saved {
 		return e
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	n.mu.Lock() // after the handle's lock is released: the order is node, then handle
 	n.pending, n.replace = false, false
 	n.mu.Unlock()
@@ -55,8 +60,10 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 }
 
 // saveHandle saves h's buffer if it was written since the last commit and
-// reports whether it did. Caller holds d.mu, not the node's lock.
-func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace bool, keepMod time.Time, gone bool) (bool, syscall.Errno) {
+// reports whether it did. An edit keeps the session's expiry
+// (SaveOptions.KeepExpiry): only `touch` renews it. Caller holds
+// d.changeMu, not d.mu nor the node's lock.
+func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace, gone bool) (bool, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.written {
@@ -66,39 +73,31 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 		d.log.Warn("save refused: the session was removed or renamed while open", "session", key)
 		return false, syscall.ESTALE
 	}
-	opt := store.SaveOptions{ModTime: h.modTime}
-	if pending {
-		opt.MustCreate = !replace
-		if replace {
-			opt.ModTime = keepMod
-		}
-	}
+	opt := store.SaveOptions{KeepExpiry: true, MustCreate: pending && !replace}
 	if !opt.MustCreate {
 		opt.IfMatch = d.baseVersion(ctx, key)
 	}
-	before := d.stateOf(ctx, key)
-	meta, err := d.store.Save(ctx, key, h.buf, opt)
+	a := d.auditFor(ctx)
+	// bash's `>` closes its first descriptor before writing: not worth a
+	// warning, nor an audit record, and bash ignores the error anyway.
+	quiet := len(h.buf) == 0 && !h.wrote
+	if quiet {
+		a = change.Audit{}
+	}
+	saved, err := change.Save(ctx, d.store, key, h.buf, opt, a)
 	if err != nil {
-		if len(h.buf) == 0 && !h.wrote {
-			// bash's `>` closes its first descriptor before writing: not
-			// worth a warning, nor an audit record, and bash ignores the
-			// error anyway.
+		if quiet {
 			d.log.Debug("empty content not saved", "session", key)
 		} else {
 			d.counters.rejectedWrites.Add(1)
-			d.auditSave(ctx, key, before, h.buf, opt.MustCreate, err)
 			d.log.Warn("save rejected, session unchanged", append([]any{"session", key, "err", err}, conflictHint(err)...)...)
 		}
 		return false, d.errno("flush", err)
 	}
 	d.counters.writes.Add(1)
-	d.noteVersion(ctx, key, meta.ID)
-	d.auditSave(ctx, key, before, h.buf, opt.MustCreate, nil)
-	d.log.Info("session saved", "session", key, "created", opt.MustCreate)
+	d.noteVersion(ctx, key, saved.Version)
+	d.log.Info("session saved", "session", key, "created", saved.Created)
 	h.written = false
-	if h.modTime.IsZero() {
-		h.modTime = meta.ID.ModTime
-	}
 	return true, 0
 }
 

@@ -38,8 +38,8 @@ type readVersions struct {
 }
 
 type readVersion struct {
-	id  store.FileID
-	seq uint64 // age, for eviction
+	version store.Version
+	seq     uint64 // age, for eviction
 }
 
 // callerPID is the process of the request in ctx (0 when unknown).
@@ -51,9 +51,9 @@ func callerPID(ctx context.Context) uint32 {
 	return processOf(c.Pid)
 }
 
-// noteVersion remembers that the caller of ctx has seen version id of key
+// noteVersion remembers that the caller of ctx has seen version v of key
 // (read it, or saved it).
-func (d *rootDir) noteVersion(ctx context.Context, key string, id store.FileID) {
+func (d *rootDir) noteVersion(ctx context.Context, key string, v store.Version) {
 	if d.opt.OverwriteConflicts {
 		return
 	}
@@ -76,25 +76,20 @@ func (d *rootDir) noteVersion(ctx context.Context, key string, id store.FileID) 
 		}
 	}
 	r.seq++
-	r.m[readKey{key, pid}] = readVersion{id: id, seq: r.seq}
+	r.m[readKey{key, pid}] = readVersion{version: v, seq: r.seq}
 }
 
 // baseVersion is the version of key the caller of ctx last saw, which its
-// save must replace; nil when it saw none (or conflicts are overwritten).
-func (d *rootDir) baseVersion(ctx context.Context, key string) *store.FileID {
+// save must replace; zero when it saw none (or conflicts are overwritten).
+func (d *rootDir) baseVersion(ctx context.Context, key string) store.Version {
 	if d.opt.OverwriteConflicts {
-		return nil
+		return store.Version{}
 	}
 	pid := callerPID(ctx)
 	r := &d.readVersions
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v, ok := r.m[readKey{key, pid}]
-	if !ok {
-		return nil
-	}
-	id := v.id
-	return &id
+	return r.m[readKey{key, pid}].version
 }
 
 // conflictHint is the log attributes explaining a refused save that lost

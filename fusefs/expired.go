@@ -115,8 +115,8 @@ func (d *rootDir) unlinkViewFile(ctx context.Context, key string, kind viewKind)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	why := map[viewKind]string{kindExpired: viewExpired, kindInvalid: viewInvalid}[kind]
 	return d.removeSession(ctx, key, why, func(e store.Entry) bool {
 		return inView(d, e, kind, time.Now())

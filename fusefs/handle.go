@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -21,9 +20,8 @@ type sessionHandle struct {
 
 	mu      sync.Mutex
 	buf     []byte
-	written bool      // a write or truncate happened since the last commit
-	wrote   bool      // any write at all: an O_TRUNC open flushed before its first write is bash's `>`
-	modTime time.Time // backing mtime seen at open: a commit keeps it, so expiry does not move
+	written bool // a write or truncate happened since the last commit
+	wrote   bool // any write at all: an O_TRUNC open flushed before its first write is bash's `>`
 }
 
 var (
@@ -50,12 +48,6 @@ func (h *sessionHandle) snapshot() []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]byte(nil), h.buf...)
-}
-
-func (h *sessionHandle) setModTime(t time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.modTime = t
 }
 
 // Read - FUSE call.

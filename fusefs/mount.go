@@ -1,9 +1,15 @@
-// Package fusefs serves a session store as a directory of pretty JSON files.
+// Package fusefs serves a session store as a directory of pretty JSON files:
+// one <key>.json file per live session, the ops views (.by-user, .expired,
+// .invalid, .stats.json), and an in-memory scratch area for the files
+// editors and tools create beside the file they edit (swap, backup and temp
+// files).
 //
-// It only translates FUSE operations into store.Store calls: one <key>.json
-// file per live session, plus an in-memory scratch area for the files editors
-// and tools create beside the file they edit (swap, backup and temp files).
-// Nothing here touches the backing directory except Statfs.
+// It owns the namespace rules that make editors work (pending creates,
+// backups shadowing a session, rename-to-commit), lost-update tracking per
+// process, and the inode budget. Sessions are reached only through the
+// store.Store contract, and every change with its audit record through
+// store/change, the policy the CLI uses too. Nothing here touches the
+// backing directory except Statfs.
 package fusefs
 
 import (
@@ -24,7 +30,7 @@ import (
 const (
 	DefaultScratchMaxFiles = 256
 	DefaultScratchMaxBytes = 64 << 20
-	DefaultMaxSessionSize  = store.DefaultMaxFileSize
+	DefaultMaxSessionSize  = store.DefaultMaxSessionSize
 )
 
 // Options configure a mount. The zero value is a private, writable mount.
@@ -107,7 +113,6 @@ func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 		pending: map[string]*sessionNode{},
 		shadow:  map[string]*scratchEntry{},
 	}
-	d.ops, _ = st.(opsStore)
 	d.views.start = time.Now()
 	d.inodes.init(opt.MaxInodes, d.handBack)
 	return d

@@ -2,14 +2,16 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/sessionfs/sessionfs/audit"
+	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // Create - FUSE call. A session name creates that session at the first
@@ -32,7 +34,7 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 		n.entry.attr(&out.Attr, d.opt.UID, d.opt.GID)
 		return &n.Inode, nil, fuse.FOPEN_DIRECT_IO, 0
 	}
-	exists, err := d.store.Exists(ctx, key) // validates the key: EINVAL for "Upper.json"
+	exists, err := d.sessionExists(ctx, key) // validates the key: EINVAL for "Upper.json"
 	if err != nil {
 		e := d.errno("create", err)
 		if e == syscall.EINVAL {
@@ -77,11 +79,39 @@ func (d *rootDir) createSessionLocked(ctx context.Context, name, key string, exi
 	if shadow != nil && exists {
 		// vim/emacs wrote the backup by rename and now write the new file:
 		// the commit replaces the session, keeping its expiry.
-		n.replace, n.keepMod = true, shadow.shadowMod
+		n.replace = true
 	}
 	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
 	d.pending[key] = n
 	return n, 0
+}
+
+// sessionExists reports whether anything is stored under key, as Django's
+// exists() does: a session that does not decode, or a planted symlink
+// under its name, counts. ErrInvalidKey for a key Django would refuse.
+func (d *rootDir) sessionExists(ctx context.Context, key string) (bool, error) {
+	_, err := d.store.Stat(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case storedButUndecodable(err):
+		return true, nil
+	}
+	return false, err
+}
+
+// storedButUndecodable reports whether a Stat error is about what is
+// stored (it does not decode, or is no session file), not about reading it.
+func storedButUndecodable(err error) bool {
+	for _, target := range []error{codec.ErrBadSignature, codec.ErrCorrupt, codec.ErrUnknownFormat, codec.ErrTooLarge,
+		store.ErrNotRegular, store.ErrTooLarge} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // createScratch adds a scratch entry. flags' O_EXCL decides an existing name.
@@ -124,8 +154,9 @@ func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.En
 }
 
 // Unlink - FUSE call. Removing KEY.json deletes the session (its user is
-// logged out). Removing an editor's backup of a hidden session shows the
-// session again instead of deleting it: a backup rename never costs a session.
+// logged out), whatever it holds. Removing an editor's backup of a hidden
+// session shows the session again instead of deleting it: a backup rename
+// never costs a session.
 func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno) {
 	ctx = uninterruptible(ctx)
 	defer guard(d.log, "unlink", &status)
@@ -135,10 +166,12 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	if d.isView(name) {
 		return d.refuseView("unlink", name)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	key, isSession := sessionKey(name)
+	d.mu.Lock()
 	if !isSession {
+		defer d.mu.Unlock()
 		e := d.scratch.remove(name)
 		if e == nil {
 			return syscall.ENOENT
@@ -150,24 +183,16 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	}
 	if n := d.pending[key]; n != nil {
 		delete(d.pending, key)
+		d.mu.Unlock()
 		n.markGone()
 		return 0
 	}
-	if d.shadow[key] != nil {
+	shadowed := d.shadow[key] != nil
+	d.mu.Unlock()
+	if shadowed {
 		return syscall.ENOENT
 	}
-	if d.ops != nil {
-		// Removes exactly the version it reads (and hands its bytes to the
-		// audit log); whatever the file holds, as Delete.
-		return d.removeSession(ctx, key, "rm", func(store.Entry) bool { return true })
-	}
-	if err := d.store.Delete(ctx, key); err != nil {
-		return d.errno("unlink", err)
-	}
-	d.counters.deletes.Add(1)
-	d.log.Info("session deleted", "session", key)
-	d.markChildGone(name)
-	return 0
+	return d.removeSession(ctx, key, "rm", func(store.Entry) bool { return true })
 }
 
 // markChildGone makes open writers of the tree's node for name fail instead
@@ -207,8 +232,8 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	noReplace := flags&renameNoReplace != 0
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	fromKey, fromSession := sessionKey(from)
 	toKey, toSession := sessionKey(to)
 	switch {
@@ -219,34 +244,36 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 	case fromSession && !toSession:
 		return d.backupSession(ctx, from, fromKey, to, noReplace)
 	default:
+		d.mu.Lock()
+		defer d.mu.Unlock()
 		return d.renameScratch(from, to, noReplace)
 	}
 }
 
 // renameSession re-keys a session: the store guarantees no moment without
-// either file; the new key must be free (EEXIST otherwise, even for mv).
+// either key; the new key must be free (EEXIST otherwise, even for mv).
+// Caller holds d.changeMu, not d.mu.
 func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey string) syscall.Errno {
-	if d.pending[fromKey] != nil || d.pending[toKey] != nil {
+	d.mu.Lock()
+	busy := d.pending[fromKey] != nil || d.pending[toKey] != nil
+	fromHidden, toHidden := d.shadow[fromKey] != nil, d.shadow[toKey] != nil
+	d.mu.Unlock()
+	switch {
+	case busy:
 		return syscall.EBUSY // a create through the mount is still open
-	}
-	if d.shadow[fromKey] != nil {
+	case fromHidden:
 		return syscall.ENOENT
-	}
-	if d.shadow[toKey] != nil {
+	case toHidden:
 		return syscall.EEXIST
 	}
-	before := d.stateOf(ctx, fromKey)
-	if err := d.store.Rename(ctx, fromKey, toKey); err != nil {
+	if _, err := change.Rename(ctx, d.store, fromKey, toKey, d.auditFor(ctx)); err != nil {
 		d.counters.rejectedWrites.Add(1)
-		d.audit(ctx, audit.Record{Op: audit.OpRejectedWrite, Key: fromKey, NewKey: toKey,
-			Before: before.raw, After: before.raw, BeforeJSON: before.json, Reason: err.Error()})
 		return d.errno("rename", err)
 	}
 	d.counters.writes.Add(1)
-	after := d.stateOf(ctx, toKey)
-	d.audit(ctx, audit.Record{Op: audit.OpRename, Key: fromKey, NewKey: toKey,
-		Before: before.raw, After: after.raw, BeforeJSON: before.json, AfterJSON: after.json})
 	d.log.Info("session re-keyed", "from", fromKey, "to", toKey)
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.markChildGone(to)
 	if ch := d.GetChild(from); ch != nil {
 		if n, ok := ch.Operations().(*sessionNode); ok {
@@ -260,8 +287,12 @@ func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey st
 
 // commitScratch saves a scratch file's content as session toKey: the
 // session is replaced in one rename in the backing directory, never missing.
+// Caller holds d.changeMu, not d.mu: no other change runs meanwhile, and
+// lookups go on while the store saves.
 func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noReplace bool) syscall.Errno {
+	d.mu.Lock()
 	e := d.scratch.byName[from]
+	d.mu.Unlock()
 	if e == nil {
 		return syscall.ENOENT
 	}
@@ -269,12 +300,15 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 		d.log.Warn("rename refused: a symlink cannot become a session", "from", from, "to", to)
 		return syscall.EPERM
 	}
-	exists, err := d.store.Exists(ctx, toKey)
+	exists, err := d.sessionExists(ctx, toKey)
 	if err != nil {
 		return d.errno("rename", err)
 	}
+	d.mu.Lock()
 	shadow := d.shadow[toKey]
-	if noReplace && ((exists && shadow == nil) || d.pending[toKey] != nil) {
+	taken := (exists && shadow == nil) || d.pending[toKey] != nil
+	d.mu.Unlock()
+	if noReplace && taken {
 		return syscall.EEXIST
 	}
 	e.mu.Lock()
@@ -285,32 +319,27 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 		// write): the backing session never changed, so nothing to save.
 		d.log.Info("backup renamed back unchanged", "session", toKey)
 	} else {
-		opt := store.SaveOptions{MustCreate: !exists}
+		// An edit keeps the session's expiry, whether the editor hid it
+		// behind a backup first or not.
+		opt := store.SaveOptions{MustCreate: !exists, KeepExpiry: true}
 		if exists {
 			opt.IfMatch = d.baseVersion(ctx, toKey)
 		}
-		switch {
-		case shadow != nil:
-			opt.ModTime = shadow.shadowMod
-		case exists:
-			meta, err := d.store.Stat(ctx, toKey)
-			if err == nil {
-				opt.ModTime = meta.ID.ModTime
-			}
-		}
-		before := d.stateOf(ctx, toKey)
-		meta, err := d.store.Save(ctx, toKey, data, opt)
-		d.auditSave(ctx, toKey, before, data, opt.MustCreate, err)
+		saved, err := change.Save(ctx, d.store, toKey, data, opt, d.auditFor(ctx))
 		if err != nil {
 			d.counters.rejectedWrites.Add(1)
 			d.log.Warn("save by rename rejected, session unchanged", append([]any{"from", from, "session", toKey, "err", err}, conflictHint(err)...)...)
 			return d.errno("rename", err)
 		}
-		d.noteVersion(ctx, toKey, meta.ID)
+		d.noteVersion(ctx, toKey, saved.Version)
 		d.counters.writes.Add(1)
-		d.log.Info("session saved", "session", toKey, "from", from, "created", opt.MustCreate)
+		d.log.Info("session saved", "session", toKey, "from", from, "created", saved.Created)
 	}
-	d.scratch.remove(from)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.scratch.byName[from] == e {
+		d.scratch.remove(from)
+	}
 	if e.shadowOf != "" {
 		d.unshadow(e.shadowOf)
 	}
@@ -326,16 +355,10 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 // backupSession handles "KEY.json -> KEY.json~": the scratch file gets the
 // session's current rendering and the name KEY.json is hidden, but the
 // backing session stays until a commit replaces it (the editor's next step)
-// or the user unlinks KEY.json.
+// or the user unlinks KEY.json. Caller holds d.changeMu, not d.mu.
 func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, noReplace bool) syscall.Errno {
-	if d.pending[fromKey] != nil {
-		return syscall.EBUSY
-	}
-	if d.shadow[fromKey] != nil {
-		return syscall.ENOENT
-	}
-	if noReplace && d.scratch.byName[to] != nil {
-		return syscall.EEXIST
+	if e := d.backupAllowed(fromKey, to, noReplace); e != 0 {
+		return e
 	}
 	sess, err := d.store.Load(ctx, fromKey)
 	if err != nil {
@@ -345,11 +368,16 @@ func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, n
 	if err != nil {
 		return d.errno("rename", err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.backupAllowedLocked(fromKey, to, noReplace); e != 0 {
+		return e // a create raced the load
+	}
 	if old := d.scratch.remove(to); old != nil && old.shadowOf != "" {
 		d.unshadow(old.shadowOf)
 	}
-	mt := sess.ID.ModTime
-	e := &scratchEntry{data: doc, mode: 0o600, shadowOf: fromKey, shadowMod: mt}
+	mt := sess.ModTime
+	e := &scratchEntry{data: doc, mode: 0o600, shadowOf: fromKey}
 	if errno := d.scratch.add(to, e); errno != 0 {
 		return errno
 	}
@@ -360,7 +388,29 @@ func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, n
 	return 0
 }
 
+// backupAllowed says why a backup rename of fromKey to the scratch name to
+// cannot be made, if it cannot.
+func (d *rootDir) backupAllowed(fromKey, to string, noReplace bool) syscall.Errno {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.backupAllowedLocked(fromKey, to, noReplace)
+}
+
+// backupAllowedLocked is backupAllowed. Caller holds d.mu.
+func (d *rootDir) backupAllowedLocked(fromKey, to string, noReplace bool) syscall.Errno {
+	switch {
+	case d.pending[fromKey] != nil:
+		return syscall.EBUSY
+	case d.shadow[fromKey] != nil:
+		return syscall.ENOENT
+	case noReplace && d.scratch.byName[to] != nil:
+		return syscall.EEXIST
+	}
+	return 0
+}
+
 // renameScratch moves a scratch entry, replacing any scratch entry at to.
+// Caller holds d.mu.
 func (d *rootDir) renameScratch(from, to string, noReplace bool) syscall.Errno {
 	e := d.scratch.byName[from]
 	if e == nil {

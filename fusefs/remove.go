@@ -6,16 +6,19 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
-// removeSession deletes key's backing file if match accepts the version
-// found there, and only that version: a session Django rewrote meanwhile
-// is judged again (store.RemoveIf). ENOENT when there is nothing (left)
-// to remove. why says which view asked, for the log. Caller holds d.mu.
+// removeSession deletes key's session if match accepts the version found
+// there, and only that version: a session Django rewrote meanwhile is
+// judged again (store.RemoveIf), and the audit record holds the bytes
+// removed. ENOENT when there is nothing (left) to remove. why says which
+// view asked, for the log. Caller holds d.changeMu, not d.mu.
 func (d *rootDir) removeSession(ctx context.Context, key, why string, match func(store.Entry) bool) syscall.Errno {
 	ctx = uninterruptible(ctx)
-	r, err := d.ops.RemoveIf(ctx, key, false, match)
+	r, err := change.Remove(ctx, d.store, key, match, audit.OpDelete, "", d.auditFor(ctx))
 	if err != nil {
 		return d.errno("unlink", err)
 	}
@@ -23,9 +26,10 @@ func (d *rootDir) removeSession(ctx context.Context, key, why string, match func
 		return syscall.ENOENT
 	}
 	d.counters.deletes.Add(1)
-	d.auditRemoval(ctx, r)
 	d.log.Info("session deleted", "session", key, "via", why)
+	d.mu.Lock()
 	d.markChildGone(sessionName(key))
+	d.mu.Unlock()
 	d.forgetUsers()
 	return 0
 }

@@ -18,14 +18,18 @@ type rootDir struct {
 	fs.Inode
 
 	store  store.Store
-	ops    opsStore // store's ops side; nil: no views (.by-user, .expired, .invalid, .stats.json)
 	opt    Options
 	log    *slog.Logger
 	render func(sessionJSON []byte) ([]byte, error) // codec.Pretty; a test may substitute
 
-	// mu serialises namespace changes and commits, and guards the maps below
-	// and every scratch entry's name. Lock order: mu, then a node's mu, then
-	// a handle's mu.
+	// changeMu serialises the changes made through the mount (commits,
+	// unlinks, renames): each decides, calls the store and updates the
+	// namespace without another change in between. Lookups and listings
+	// never take it, so they never wait for a store's I/O (a save's fsyncs).
+	changeMu sync.Mutex
+	// mu guards the maps below and every scratch entry's name; it is held
+	// only to read or update them, never across a store call. Lock order:
+	// changeMu, mu, a node's mu, a handle's mu.
 	mu      sync.Mutex
 	scratch *scratchArea
 	// pending holds sessions created through the mount and not yet saved:

@@ -19,8 +19,7 @@ type scratchEntry struct {
 	// shadowOf is the key this entry is the backup of ("KEY.json~" after
 	// vim or emacs renamed the session away), while that key is hidden and
 	// its backing session untouched. Guarded by rootDir.mu.
-	shadowOf  string
-	shadowMod time.Time // the session's backing mtime at the rename
+	shadowOf string
 
 	mu    sync.Mutex
 	data  []byte

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"syscall"
 	"time"
@@ -9,8 +10,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // sessionNode is <key>.json: a session in the store, or one being created
@@ -22,8 +23,7 @@ type sessionNode struct {
 	mu      sync.Mutex
 	key     string
 	pending bool      // not in the store yet (or, with replace, hidden behind a backup rename)
-	replace bool      // pending over a shadowed session: the commit replaces it, keeping keepMod
-	keepMod time.Time // mtime the first commit of a pending replace keeps
+	replace bool      // pending over a shadowed session: the commit replaces it, keeping its expiry
 	created time.Time // shown as mtime while pending
 	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
 	writers []*sessionHandle
@@ -85,7 +85,7 @@ func (n *sessionNode) fillAttr(ctx context.Context, out *fuse.Attr) (busy bool, 
 	var meta store.Meta
 	if pending {
 		n.mu.Lock()
-		meta.ID.ModTime = n.created
+		meta.ModTime = n.created
 		n.mu.Unlock()
 	} else {
 		m, err := n.root.liveMeta(ctx, key)
@@ -113,7 +113,7 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	out.Nlink = 1
 	out.Size = uint64(size)
 	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
-	mt := meta.ID.ModTime
+	mt := meta.ModTime
 	out.SetTimes(&mt, &mt, &mt)
 	out.Blksize = 4096
 	return busy
@@ -179,33 +179,26 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 	if pending {
 		n.created = mtime
 	}
-	writers := append([]*sessionHandle(nil), n.writers...)
 	n.mu.Unlock()
 	if pending {
 		return 0
 	}
-	base := n.root.baseVersion(ctx, key)
-	if base != nil {
-		if cur, err := n.root.store.Stat(ctx, key); err != nil || !cur.ID.Equal(*base) {
-			base = nil // changed since this process read it: its own touch does not hide that
+	d := n.root
+	a := d.auditFor(ctx)
+	if base := d.baseVersion(ctx, key); !base.IsZero() {
+		saved, err := change.Renew(ctx, d.store, key, mtime, base, a)
+		if err == nil {
+			// The caller's own touch must not make its next save a conflict.
+			d.noteVersion(ctx, key, saved.Version)
+			return 0
 		}
-	}
-	if err := n.root.store.Touch(ctx, key, mtime); err != nil {
-		return n.root.errno("touch", err)
-	}
-	if base != nil {
-		// The caller's own touch must not make its next save a conflict.
-		if cur, err := n.root.store.Stat(ctx, key); err == nil {
-			n.root.noteVersion(ctx, key, cur.ID)
+		if !errors.Is(err, store.ErrConflict) {
+			return d.errno("touch", err)
 		}
+		// Changed since this process read it: its own touch does not hide that.
 	}
-	if n.root.auditing() {
-		st := n.root.stateOf(ctx, key)
-		n.root.audit(ctx, audit.Record{Op: audit.OpTouch, Key: key, Before: st.raw, After: st.raw,
-			Reason: "mtime set to " + mtime.UTC().Format(time.RFC3339Nano)})
-	}
-	for _, w := range writers {
-		w.setModTime(mtime) // a later commit keeps the renewed mtime
+	if _, err := change.Renew(ctx, d.store, key, mtime, store.Version{}, a); err != nil {
+		return d.errno("touch", err)
 	}
 	return 0
 }
@@ -241,11 +234,9 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 	case write && flags&syscall.O_TRUNC != 0:
 		// With CAP_ATOMIC_O_TRUNC the truncation arrives here: it is a
 		// change (`: > KEY.json` must fail at close, not be ignored).
-		meta, err := n.root.liveMeta(ctx, key)
-		if err != nil {
+		if _, err := n.root.liveMeta(ctx, key); err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		h.modTime = meta.ID.ModTime
 		h.written = true
 	default:
 		sess, err := n.root.store.Load(ctx, key)
@@ -259,9 +250,9 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		if err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		h.buf, h.modTime = doc, sess.ID.ModTime
+		h.buf = doc
 		n.root.counters.reads.Add(1)
-		n.root.noteVersion(ctx, key, sess.ID)
+		n.root.noteVersion(ctx, key, sess.Version)
 	}
 	if write {
 		n.mu.Lock()

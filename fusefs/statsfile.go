@@ -30,7 +30,7 @@ var (
 // renderStats computes the figures (one scan, from the store's metadata
 // cache) and renders them as indented JSON with a trailing newline.
 func (d *rootDir) renderStats(ctx context.Context) ([]byte, error) {
-	st, err := d.ops.Stats(ctx, nil)
+	st, err := d.store.Stats(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

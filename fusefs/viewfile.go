@@ -71,7 +71,7 @@ func (d *rootDir) viewEntry(ctx context.Context, key string, kind viewKind) (sto
 func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
 	switch kind {
 	case kindExpired:
-		return e.Err == nil && d.ops.ExpiredForDjango(e, now)
+		return e.Err == nil && d.store.Expired(e, now)
 	case kindInvalid:
 		return isInvalid(e)
 	}
@@ -110,12 +110,12 @@ func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 	out.Size = uint64(e.Size)
 	if kind == kindInvalid {
-		out.Size = uint64(min(e.ID.Size, maxInvalidShown))
+		out.Size = uint64(min(e.RawSize, maxInvalidShown))
 		if errors.Is(e.Err, store.ErrTooLarge) {
 			out.Size = 0 // the store does not read it (Open shows nothing)
 		}
 	}
-	mt := e.ID.ModTime
+	mt := e.ModTime
 	out.SetTimes(&mt, &mt, &mt)
 	out.Blksize = 4096
 }
@@ -147,7 +147,7 @@ func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ u
 		}
 		d.counters.reads.Add(1)
 	case kindInvalid:
-		raw, _, err := d.ops.ReadRaw(ctx, v.key)
+		raw, _, err := d.store.ReadRaw(ctx, v.key)
 		switch {
 		case errors.Is(err, store.ErrTooLarge):
 			// Shown empty; the reason is in user.sessionfs.error.

@@ -12,18 +12,6 @@ import (
 	"github.com/sessionfs/sessionfs/store"
 )
 
-// opsStore is what the ops views (.by-user, .expired, .invalid,
-// .stats.json) need beyond store.Store: Django's expiry judgement on scan
-// entries, the raw bytes of a file, conditional removal and the figures.
-// store.FileStore has it; a store without it gets a mount without views.
-type opsStore interface {
-	store.Store
-	ExpiredForDjango(e store.Entry, now time.Time) bool
-	ReadRaw(ctx context.Context, key string) ([]byte, store.FileID, error)
-	RemoveIf(ctx context.Context, key string, dryRun bool, match func(store.Entry) bool) (store.Removal, error)
-	Stats(ctx context.Context, seen func(store.Entry)) (store.Stats, error)
-}
-
 // The hidden entries of the root. They start with '.', so they are never
 // session names (sessionKey) and shell globs such as *.json skip them.
 const (
@@ -52,12 +40,8 @@ type views struct {
 	statsAt time.Time
 }
 
-// isView reports whether name is one of the hidden entries of a mount
-// with views.
+// isView reports whether name is one of the hidden entries.
 func (d *rootDir) isView(name string) bool {
-	if d.ops == nil {
-		return false
-	}
 	switch name {
 	case viewByUser, viewExpired, viewInvalid, viewStats:
 		return true
@@ -103,9 +87,6 @@ func (d *rootDir) lookupView(ctx context.Context, name string, out *fuse.EntryOu
 
 // viewDirEntries are the hidden entries in a root listing.
 func (d *rootDir) viewDirEntries() []fuse.DirEntry {
-	if d.ops == nil {
-		return nil
-	}
 	return []fuse.DirEntry{
 		{Name: viewByUser, Mode: syscall.S_IFDIR},
 		{Name: viewExpired, Mode: syscall.S_IFDIR},

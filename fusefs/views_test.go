@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // Keys of the ops fixture.
@@ -37,14 +38,14 @@ const corruptBytes = "not a django session at all"
 // of file the views sort: logged-in users, an anonymous session, one
 // expired by mtime, one signed with a fallback key, one corrupt, one signed
 // with an unknown key, a planted symlink and a leftover temp file.
-func opsFixture(t *testing.T) (*store.FileStore, string) {
+func opsFixture(t *testing.T) (*filestore.FileStore, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cd, err := codec.New(codec.Config{SecretKey: []byte("current-secret"), FallbackKeys: [][]byte{[]byte("old-secret")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(store.Config{Dir: dir, Codec: cd, NoFsync: true})
+	st, err := filestore.New(filestore.Config{Dir: dir, Codec: cd, NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +243,34 @@ func TestExpiredAndInvalid(t *testing.T) {
 	}
 }
 
+// TestRmOversizedInvalid: a backing file over the store's read bound shows
+// in .invalid, empty, and rm removes it.
+func TestRmOversizedInvalid(t *testing.T) {
+	st, dir := opsFixture(t)
+	cfg := st.Config()
+	cfg.MaxFileSize = 1024
+	small, err := filestore.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "oversizedaaaaaaaaaaaaaaaaaaaaaaa"
+	backing := filepath.Join(dir, "sessionid"+key)
+	if err := os.WriteFile(backing, make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mnt := mountReal(t, small, Options{})
+	inv := filepath.Join(mnt, ".invalid", key)
+	if fi, err := os.Stat(inv); err != nil || fi.Size() != 0 {
+		t.Fatalf("stat %s: %v %v, want an empty file", inv, fi, err)
+	}
+	if err := os.Remove(inv); err != nil {
+		t.Fatalf("rm %s: %v", inv, err)
+	}
+	if _, err := os.Lstat(backing); !os.IsNotExist(err) {
+		t.Errorf("backing file after rm: %v", err)
+	}
+}
+
 func getxattr(t *testing.T, path, name string) string {
 	t.Helper()
 	buf := make([]byte, 4096)
@@ -265,7 +294,7 @@ func TestSessionXattrs(t *testing.T) {
 		xattrUserID:  "7",
 		xattrKey:     "fallback 1",
 		xattrFormat:  "signed json sha256",
-		xattrRawSize: strconvI(meta.ID.Size),
+		xattrRawSize: strconvI(meta.RawSize),
 		xattrExpires: meta.Expiry.UTC().Format(time.RFC3339),
 	}
 	for name, value := range want {

@@ -42,7 +42,7 @@ func sessionXattrs(m store.Meta) []xattr {
 	} else {
 		out = append(out, xattr{xattrFormat, formatText(m.Info)}, xattr{xattrKey, m.Info.KeyName()})
 	}
-	return append(out, xattr{xattrRawSize, strconv.FormatInt(m.ID.Size, 10)})
+	return append(out, xattr{xattrRawSize, strconv.FormatInt(m.RawSize, 10)})
 }
 
 // formatText names how a session is stored: format, serializer, and for
@@ -62,7 +62,7 @@ func formatText(i codec.Info) string {
 func invalidXattrs(e store.Entry) []xattr {
 	return []xattr{
 		{xattrError, store.Problem(e.Err) + ": " + e.Err.Error()},
-		{xattrRawSize, strconv.FormatInt(e.ID.Size, 10)},
+		{xattrRawSize, strconv.FormatInt(e.RawSize, 10)},
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/integration/campaign"
 	"github.com/sessionfs/sessionfs/integration/harness"
-	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // cmdTimeout bounds every command a campaign runs: generous (the machine is
@@ -23,13 +23,13 @@ const cmdTimeout = 2 * time.Minute
 
 // campaignStore is an in-process store over dir with secret, for checking
 // backing files independently of the process under test.
-func campaignStore(t testing.TB, dir, secret string) *store.FileStore {
+func campaignStore(t testing.TB, dir, secret string) *filestore.FileStore {
 	t.Helper()
 	cd, err := codec.New(codec.Config{SecretKey: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(store.Config{Dir: dir, Codec: cd, NoFsync: true})
+	st, err := filestore.New(filestore.Config{Dir: dir, Codec: cd, NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

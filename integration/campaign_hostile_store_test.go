@@ -104,9 +104,10 @@ func hostileStore() []hostileCase {
 				st := campaignStore(e.t, e.m.Backing, e.m.SecretKey)
 				old := time.Now().Add(-time.Hour)
 				for _, k := range []string{"plantgcrace1", "plantgcrace2"} {
-					if _, err := st.Save(context.Background(), k, []byte(`{"n": 0}`), store.SaveOptions{MustCreate: true, ModTime: old}); err != nil {
+					if _, err := st.Save(context.Background(), k, []byte(`{"n": 0}`), store.SaveOptions{MustCreate: true}); err != nil {
 						e.t.Fatal(err)
 					}
+					must(e, os.Chtimes(filepath.Join(e.m.Backing, "sessionid"+k), old, old))
 				}
 			},
 			run: gcBesideSaves},

@@ -204,3 +204,40 @@ printf '{"n": 100}' > "$F"`)
 	mustSh(t, `printf '{"n": 3}' > "$F"`, "F="+m.File(key))
 	wantDjangoData(t, m, dj, key, `{"n": 3}`)
 }
+
+// TestMountOpsRmOversizedInvalid: a backing file over the read bound shows
+// in .invalid (too large to decode), and rm of it removes it, as the CLI's
+// rm does, with an audit record that says it was not hashed.
+func TestMountOpsRmOversizedInvalid(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	m, dir := mountOps(t, "--audit-log", logPath)
+	const key = "oversizedinvalid01"
+	backing := filepath.Join(dir, "sessionid"+key)
+	if err := os.WriteFile(backing, make([]byte, 17<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := "D=" + m.Dir
+	if got := mustSh(t, `ls "$D/.invalid"`, env); !strings.Contains(got, key+"\n") {
+		t.Fatalf("ls .invalid: %q, want %s listed", got, key)
+	}
+	if out, stderr, err := sh(t, `rm "$D/.invalid/`+key+`"`, env); err != nil {
+		t.Fatalf("rm .invalid/%s: %v\n%s%s", key, err, out, stderr)
+	}
+	if _, err := os.Lstat(backing); !os.IsNotExist(err) {
+		t.Errorf("backing file after rm: %v", err)
+	}
+	if got := mustSh(t, `ls "$D/.invalid"`, env); strings.Contains(got, key) {
+		t.Errorf("ls .invalid after rm: %q", got)
+	}
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ Op, Key, Before, After, Reason string }
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatalf("audit log %q: %v", raw, err)
+	}
+	if rec.Op != "delete" || rec.Key != key || rec.After != "" || rec.Reason == "" {
+		t.Errorf("audit record %+v, want a delete of %s saying why it has no hash", rec, key)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/integration/mounttest"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // nobodyID is the uid and gid of Debian's unprivileged "nobody"/"nogroup".
@@ -83,7 +84,7 @@ func TestMountAsOrdinaryUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fst, err := store.New(store.Config{Dir: backing, Codec: cd})
+	fst, err := filestore.New(filestore.Config{Dir: backing, Codec: cd})
 	if err != nil {
 		t.Fatal(err)
 	}

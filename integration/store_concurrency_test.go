@@ -11,6 +11,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // concurrencySeconds is how long each side of a concurrency test runs.
@@ -157,9 +158,9 @@ func TestDjangoLoadsWhileStoreSaves(t *testing.T) {
 	assertNoLeftoverTemp(t, st)
 }
 
-func assertNoLeftoverTemp(t *testing.T, st *store.FileStore) {
+func assertNoLeftoverTemp(t *testing.T, st *filestore.FileStore) {
 	t.Helper()
-	err := st.TempFiles(context.Background(), func(tf store.TempFile) error {
+	err := st.TempFiles(context.Background(), func(tf filestore.TempFile) error {
 		t.Errorf("temp file left behind: %s", tf.Name)
 		return nil
 	})

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/integration/harness"
-	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // storeSecret is the SECRET_KEY shared by Django and sessionfs in the
@@ -50,13 +50,13 @@ func mustCLI(t *testing.T, dir string, stdin []byte, cmd string, args ...string)
 }
 
 // openStore is an in-process store over dir with the test's secret.
-func openStore(t testing.TB, dir string) *store.FileStore {
+func openStore(t testing.TB, dir string) *filestore.FileStore {
 	t.Helper()
 	cd, err := codec.New(codec.Config{SecretKey: []byte(storeSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(store.Config{Dir: dir, Codec: cd, NoFsync: true})
+	st, err := filestore.New(filestore.Config{Dir: dir, Codec: cd, NoFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,8 +97,8 @@ func TestStoreGCRacingPutKeepMtime(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 			continue
 		}
-		if want := fmt.Sprintf(`{"n":%d}`, last[i]); string(sess.JSON) != want || !sess.ID.ModTime.Equal(old) {
-			t.Errorf("%s: %s with mtime %v, want %s with mtime %v", k, sess.JSON, sess.ID.ModTime, want, old)
+		if want := fmt.Sprintf(`{"n":%d}`, last[i]); string(sess.JSON) != want || !sess.ModTime.Equal(old) {
+			t.Errorf("%s: %s with mtime %v, want %s with mtime %v", k, sess.JSON, sess.ModTime, want, old)
 		}
 	}
 	for name := range fileNames(t, dir) {

@@ -18,11 +18,12 @@ var AlwaysExpired = time.Unix(0, 0).UTC()
 
 const sessionExpiryKey = "_session_expiry"
 
-// expiryOf computes when Django 3.2's file backend load() would find the
-// session expired, from the decoded session JSON and the file's mtime:
+// ExpiryOf computes when Django 3.2's load() would find the session
+// expired, from the decoded session JSON and when it was last saved (the
+// file backend: the file's mtime):
 //
 //   - _session_expiry falsy (absent, null, false, 0, "", [] or {}):
-//     mtime + SESSION_COOKIE_AGE;
+//     saved + SESSION_COOKIE_AGE;
 //   - a datetime (pickled, tagged {"$datetime": "..."} by the codec) or an
 //     ISO-8601 string (what Django 4.1+ stores): that instant; naive values
 //     are taken as UTC (Django compares them in local time with USE_TZ=False
@@ -33,10 +34,10 @@ const sessionExpiryKey = "_session_expiry"
 //     (Django 3.2 either keeps it or raises TypeError; it never deletes it).
 //
 // The zero time means never expires.
-func (s *FileStore) expiryOf(sessionJSON []byte, mtime time.Time) time.Time {
+func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time.Time {
 	raw, ok := codec.Member(sessionJSON, sessionExpiryKey)
 	if !ok || falsyJSON(raw) {
-		return mtime.Add(s.cfg.CookieAge)
+		return saved.Add(cookieAge)
 	}
 	raw = bytes.TrimSpace(raw)
 	switch raw[0] {

@@ -10,52 +10,28 @@ import (
 
 const authUserIDKey = "_auth_user_id"
 
-// emptySessionJSON is the session of a zero-byte placeholder file.
-var emptySessionJSON = []byte("{}")
+// EmptySessionJSON is the session of an empty stored value (Django's
+// must-create placeholder).
+var EmptySessionJSON = []byte("{}")
 
-// decodeFile turns a backing file's bytes into the session JSON and its
-// Meta. A zero-byte file is Django's must-create placeholder: an empty
-// session that never expires by itself (Django skips the expiry check).
-// Decode errors are returned wrapped: a file that does not decode is never
-// presented as an empty session.
-func (s *FileStore) decodeFile(key string, id FileID, data []byte) ([]byte, Meta, error) {
-	meta := Meta{Key: key, ID: id}
-	if len(data) == 0 {
-		meta.Empty = true
-		pretty, err := codec.Pretty(emptySessionJSON)
-		if err != nil {
-			return nil, meta, fmt.Errorf("session %s: rendering: %w", key, err)
-		}
-		meta.Size = int64(len(pretty))
-		return emptySessionJSON, meta, nil
-	}
-	sessionJSON, info, err := s.codec.Decode(data)
-	if err != nil {
-		return nil, meta, fmt.Errorf("session %s: %w", key, err)
-	}
-	if err := s.fillMeta(&meta, sessionJSON, info); err != nil {
-		return nil, meta, err
-	}
-	return sessionJSON, meta, nil
-}
-
-// fillMeta sets what Meta derives from decoded session JSON.
-func (s *FileStore) fillMeta(meta *Meta, sessionJSON []byte, info codec.Info) error {
+// FromSession sets what m derives from the decoded session JSON whatever
+// the backend: the rendering's size, the codec's Info and the user id.
+// Expiry is the backend's to set (ExpiryOf, or a stored expiry date).
+func (m *Meta) FromSession(sessionJSON []byte, info codec.Info) error {
 	pretty, err := codec.Pretty(sessionJSON)
 	if err != nil {
-		return fmt.Errorf("session %s: rendering: %w", meta.Key, err)
+		return fmt.Errorf("session %s: rendering: %w", m.Key, err)
 	}
-	meta.Size = int64(len(pretty))
-	meta.Info = info
-	meta.Expiry = s.expiryOf(sessionJSON, meta.ID.ModTime)
-	meta.UserID = userIDOf(sessionJSON)
+	m.Size = int64(len(pretty))
+	m.Info = info
+	m.UserID = UserIDOf(sessionJSON)
 	return nil
 }
 
-// userIDOf returns _auth_user_id as text: Django 1.8+ stores a string ("42"
+// UserIDOf returns _auth_user_id as text: Django 1.8+ stores a string ("42"
 // or a UUID), older releases an int (42 -> "42"). "" when absent or of
 // another type.
-func userIDOf(sessionJSON []byte) string {
+func UserIDOf(sessionJSON []byte) string {
 	raw, ok := codec.Member(sessionJSON, authUserIDKey)
 	if !ok {
 		return ""

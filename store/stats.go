@@ -10,7 +10,7 @@ import (
 )
 
 // Stats are the figures of `sessionfs stats` and the mount's .stats.json.
-// Every session file is counted in exactly one of Sessions, Expired and
+// Every stored session is counted in exactly one of Sessions, Expired and
 // Invalid. Formats, Serializers and Keys describe the live sessions only
 // (expired ones are on their way out; invalid ones have no format).
 type Stats struct {
@@ -20,9 +20,9 @@ type Stats struct {
 	LoggedIn      int   `json:"logged_in"`       // of Sessions: those with an _auth_user_id
 	Expired       int   `json:"expired"`         // decodable, and Django's load() would discard them (gc removes them)
 	Invalid       int   `json:"invalid"`         // not decodable: see Problems
-	TempFiles     int   `json:"temp_files"`      // leftover "_out_" files of interrupted saves
-	Bytes         int64 `json:"bytes"`           // total size of the session files (raw, on disk)
-	TempBytes     int64 `json:"temp_bytes"`      // total size of the leftover temp files
+	TempFiles     int   `json:"temp_files"`      // file backend: leftover "_out_" files of interrupted saves
+	Bytes         int64 `json:"bytes"`           // total size of the stored sessions (raw)
+	TempBytes     int64 `json:"temp_bytes"`      // file backend: total size of the leftover temp files
 
 	Problems    map[string]int `json:"problems"`    // invalid files by Problem: bad-signature, corrupt, not-regular, too-large
 	Formats     map[string]int `json:"formats"`     // live sessions by format: signed, legacy, md5
@@ -49,8 +49,8 @@ type OpCounts struct {
 // what is left to do in a SECRET_KEY rotation (rekey finishes it).
 func (st Stats) FallbackOnly() int { return st.Sessions - st.Empty - st.Keys["current"] }
 
-// Problem names what is wrong with a file that does not decode, as verify,
-// ls and the mount's .invalid view report it.
+// Problem names what is wrong with a stored session that does not decode,
+// as verify, ls and the mount's .invalid view report it.
 func Problem(err error) string {
 	switch {
 	case errors.Is(err, codec.ErrBadSignature):
@@ -63,18 +63,35 @@ func Problem(err error) string {
 	return "corrupt"
 }
 
-// StatsCounter accumulates Stats entry by entry, so that a caller already
-// scanning (the mount listing its views) can count without a second scan.
-type StatsCounter struct {
+// CountStats scans st once and counts its entries at time now, judging
+// expiry with st.Expired; seen, when not nil, is called for every entry
+// (progress). The backend adds what only it knows (TempFiles, TempBytes).
+// Memory grows with the number of distinct logged-in users only.
+func CountStats(ctx context.Context, st Store, now time.Time, seen func(Entry)) (Stats, error) {
+	c := newStatsCounter(st, now)
+	err := st.Scan(ctx, func(e Entry) error {
+		if seen != nil {
+			seen(e)
+		}
+		c.add(e)
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("computing stats: %w", err)
+	}
+	return c.stats(), nil
+}
+
+// statsCounter accumulates Stats entry by entry.
+type statsCounter struct {
 	st    Stats
 	users map[string]struct{}
 	now   time.Time
-	store *FileStore
+	store Store
 }
 
-// NewStatsCounter starts counting at time now (expiry is judged at now).
-func (s *FileStore) NewStatsCounter(now time.Time) *StatsCounter {
-	return &StatsCounter{
+func newStatsCounter(s Store, now time.Time) *statsCounter {
+	return &statsCounter{
 		st: Stats{
 			Problems: map[string]int{}, Formats: map[string]int{},
 			Serializers: map[string]int{}, Keys: map[string]int{}, Time: now.UTC(),
@@ -85,14 +102,14 @@ func (s *FileStore) NewStatsCounter(now time.Time) *StatsCounter {
 	}
 }
 
-// Add counts one Scan entry.
-func (c *StatsCounter) Add(e Entry) {
-	c.st.Bytes += e.ID.Size
+// add counts one Scan entry.
+func (c *statsCounter) add(e Entry) {
+	c.st.Bytes += e.RawSize
 	switch {
 	case e.Err != nil:
 		c.st.Invalid++
 		c.st.Problems[Problem(e.Err)]++
-	case c.store.ExpiredForDjango(e, c.now):
+	case c.store.Expired(e, c.now):
 		c.st.Expired++
 	default:
 		c.st.Sessions++
@@ -110,65 +127,35 @@ func (c *StatsCounter) Add(e Entry) {
 	}
 }
 
-// AddTemp counts one leftover temp file.
-func (c *StatsCounter) AddTemp(tf TempFile) {
-	c.st.TempFiles++
-	c.st.TempBytes += tf.Size
-}
-
-// Stats returns the figures counted so far.
-func (c *StatsCounter) Stats() Stats {
+// stats returns the figures counted so far.
+func (c *statsCounter) stats() Stats {
 	st := c.st
 	st.LoggedInUsers = len(c.users)
 	return st
 }
 
-// Stats scans the directory once (and its temp files) and returns the
-// figures. seen, when not nil, is called for every session entry (progress).
-// Memory grows with the number of distinct logged-in users only.
-func (s *FileStore) Stats(ctx context.Context, seen func(Entry)) (Stats, error) {
-	c := s.NewStatsCounter(s.cfg.Now())
-	err := s.Scan(ctx, func(e Entry) error {
-		if seen != nil {
-			seen(e)
-		}
-		c.Add(e)
-		return nil
-	})
-	if err != nil {
-		return Stats{}, fmt.Errorf("computing stats: %w", err)
-	}
-	err = s.TempFiles(ctx, func(tf TempFile) error {
-		c.AddTemp(tf)
-		return nil
-	})
-	if err != nil {
-		return Stats{}, fmt.Errorf("computing stats: %w", err)
-	}
-	return c.Stats(), nil
-}
-
-// Filter selects Scan entries, for `ls` and the mount's views. The zero
-// Filter matches everything; set fields narrow the selection (all must hold).
+// Filter selects Scan entries for `ls`. The zero Filter matches
+// everything; set fields narrow the selection (all must hold).
 type Filter struct {
 	UserID    string        // only sessions whose _auth_user_id is this
-	Expired   bool          // only files ExpiredForDjango (what gc removes; invalid ones expire by mtime)
-	Invalid   bool          // only files that do not decode
-	OlderThan time.Duration // only files whose mtime is older than now - OlderThan
+	Expired   bool          // only entries Store.Expired (what gc removes; invalid ones expire by their last save)
+	Invalid   bool          // only entries that do not decode
+	OlderThan time.Duration // only entries last saved before now - OlderThan
 }
 
-// Match reports whether e passes f at time now.
-func (s *FileStore) Match(f Filter, e Entry, now time.Time) bool {
+// Match reports whether e passes f at time now; expired is the store's
+// judgement of e (Store.Expired).
+func (f Filter) Match(e Entry, expired bool, now time.Time) bool {
 	if f.UserID != "" && (e.Err != nil || e.UserID != f.UserID) {
 		return false
 	}
 	if f.Invalid && e.Err == nil {
 		return false
 	}
-	if f.Expired && !s.ExpiredForDjango(e, now) {
+	if f.Expired && !expired {
 		return false
 	}
-	if f.OlderThan > 0 && !e.ID.ModTime.Before(now.Add(-f.OlderThan)) {
+	if f.OlderThan > 0 && !e.ModTime.Before(now.Add(-f.OlderThan)) {
 		return false
 	}
 	return true

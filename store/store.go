@@ -1,7 +1,13 @@
-// Package store is Django's file session backend seen from Go: the backing
-// directory (SESSION_FILE_PATH) with Django's names, expiry rules and save
-// path. It knows files; the codec knows bytes; fusefs and the CLI only call
-// the Store interface.
+// Package store is the contract between sessionfs's callers (the mount in
+// fusefs, the CLI) and Django's session backends: the Store interface, the
+// types it speaks in, and the rules that do not depend on where sessions
+// are kept (expiry from the session's own members, the user id, Stats
+// counting, ls filters).
+//
+// A backend lives in a package of its own beside this one (store/filestore
+// for SESSION_FILE_PATH) and implements every method of Store. Policy that
+// callers share (a save or removal with its audit record, revoke, rekey,
+// gc) is written once over Store, in store/change.
 package store
 
 import (
@@ -15,31 +21,43 @@ import (
 // Errors callers test with errors.Is. Errors from the codec (codec.ErrBadSignature,
 // codec.ErrCorrupt, ...) pass through wrapped.
 var (
-	ErrInvalidKey = errors.New("invalid session key")               // not Django's [a-z0-9]{8,}: no file operation happened
-	ErrNotFound   = errors.New("session not found")                 // no backing file
+	ErrInvalidKey = errors.New("invalid session key")               // not a key Django would use: nothing was touched
+	ErrNotFound   = errors.New("session not found")                 // nothing stored under the key
 	ErrExists     = errors.New("session already exists")            // Django's CreateError (must-create on an existing key)
-	ErrNotRegular = errors.New("not a regular file")                // symlink, fifo, device or directory planted in the backing dir
-	ErrTooLarge   = errors.New("session file too large")            // over Config.MaxFileSize
-	ErrConflict   = errors.New("session changed since it was read") // SaveOptions.IfMatch failed (lost update)
+	ErrNotRegular = errors.New("not a regular file")                // symlink, fifo, device or directory planted under a session's name
+	ErrTooLarge   = errors.New("session file too large")            // stored bytes over the backend's bound
+	ErrConflict   = errors.New("session changed since it was read") // SaveOptions.IfMatch (or a Renew's ifMatch) failed: a lost update avoided
 )
 
-// FileID identifies one version of a backing file. It changes whenever Django
-// (or anyone) rewrites the file: the temp-file-and-rename path gives a new inode.
-type FileID struct {
-	Ino     uint64
-	Size    int64
-	ModTime time.Time
-}
+// Defaults, as in Django's global settings, and the bound on a stored
+// session every backend applies.
+const (
+	DefaultCookieName     = "sessionid"
+	DefaultCookieAge      = 1209600 * time.Second // two weeks
+	DefaultMaxSessionSize = 16 << 20              // bytes as stored; larger ones are ErrTooLarge, never read
+)
 
-// Meta is what is known about a session without handing out its data.
+// Version identifies one stored version of a session. It is opaque to
+// callers and comparable with ==: it changes whenever the session is
+// written, by Django or by sessionfs. A backend packs what identifies a
+// version for it (the file backend: inode, size and mtime). The zero
+// Version is "no version": nothing stored, or nothing known.
+type Version [24]byte
+
+// IsZero reports whether v is the zero Version.
+func (v Version) IsZero() bool { return v == Version{} }
+
+// Meta is what is known about a stored session without handing out its data.
 type Meta struct {
-	Key    string
-	ID     FileID     // backing file identity (and its raw size and mtime)
-	Size   int64      // length of the pretty JSON rendering (codec.Pretty): what ls -l shows
-	Info   codec.Info // format, serializer, key that verified it; zero for an empty placeholder
-	Empty  bool       // zero-byte placeholder: an empty session, as in Django
-	Expiry time.Time  // when Django treats it as expired; zero when it never does (an integer _session_expiry)
-	UserID string     // _auth_user_id as text ("42"), "" when not logged in
+	Key     string
+	Version Version
+	RawSize int64      // bytes the backend stores for the session
+	ModTime time.Time  // when it was last saved, as the backend records it: what ls -l shows
+	Size    int64      // length of the pretty JSON rendering (codec.Pretty)
+	Info    codec.Info // format, serializer, key that verified it; zero for an empty session
+	Empty   bool       // stored empty: Django's must-create placeholder, an empty session
+	Expiry  time.Time  // when Django treats it as expired; zero when it never does
+	UserID  string     // _auth_user_id as text ("42"), "" when not logged in
 }
 
 // Expired reports whether Django's load() at time now would discard the
@@ -56,8 +74,8 @@ type Session struct {
 }
 
 // Entry is one item of a Scan. Err is set (wrapping codec.ErrBadSignature,
-// codec.ErrCorrupt, ErrNotRegular, ErrTooLarge, ...) when the backing file
-// cannot be decoded; Meta then holds only Key and ID.
+// codec.ErrCorrupt, ErrNotRegular, ErrTooLarge, ...) when what is stored
+// cannot be decoded; Meta then holds only Key, Version, RawSize and ModTime.
 type Entry struct {
 	Meta
 	Err error
@@ -65,48 +83,115 @@ type Entry struct {
 
 // SaveOptions modify Save.
 type SaveOptions struct {
-	MustCreate bool      // Django's must_create: O_EXCL placeholder, ErrExists if the key is taken
-	ModTime    time.Time // if set, the new file gets this mtime (an edit must not extend an mtime-based expiry)
-	IfMatch    *FileID   // if set, fail with ErrConflict unless the backing file still has this identity
+	MustCreate bool    // Django's must_create: ErrExists if the key is taken
+	IfMatch    Version // not zero: ErrConflict unless the stored session is still this version
+	// KeepExpiry makes the save an edit that does not extend the session's
+	// life, where a Django save would (the file backend keeps the replaced
+	// file's mtime). A new session gets the life a Django save gives it.
+	KeepExpiry bool
+	// Encode, when not nil, is how to store the session instead of the
+	// backend's configured encoding (rekey's target).
+	Encode *codec.EncodeOptions
+	// DryRun encodes and checks the session and writes nothing: Saved has
+	// the bytes that would be stored, and no Version.
+	DryRun bool
+	// ReportBefore fills Saved.Before and Saved.BeforeJSON with what the
+	// save replaced, read at the moment it was replaced (for the audit log).
+	ReportBefore bool
+}
+
+// Saved is what a Save (or Rename, or Renew) stored, so that no caller
+// reads it back: another writer (Django) may have changed it since.
+type Saved struct {
+	Session        // as stored now: Meta (with the new Version) and the canonical session JSON
+	Raw     []byte // the bytes stored
+	Created bool   // nothing was stored under the key before
+	// Before and BeforeJSON are the bytes replaced and their session JSON
+	// (with SaveOptions.ReportBefore; nil when Created, or when the bytes
+	// replaced were over the size bound or did not decode).
+	Before     []byte
+	BeforeJSON []byte
+}
+
+// Removal is what RemoveIf found and did.
+type Removal struct {
+	Entry          // the version examined last (Err set when it does not decode)
+	Removed bool   // it was deleted (or, in a dry run, would be)
+	Raw     []byte // the stored bytes when Removed and readable (nil when over the size bound): what was deleted
+	JSON    []byte // its session JSON when it decoded
+}
+
+// ClearOptions modify ClearExpired.
+type ClearOptions struct {
+	DryRun bool // remove nothing: ClearResult lists what would be removed
+	// KeepLeftovers leaves what interrupted saves left behind (the file
+	// backend's stale temp files); by default they go too.
+	KeepLeftovers bool
+	// Removed, when not nil, is called after each session removed, with
+	// the bytes removed (each is then read before its removal, which costs
+	// a read per expired session); calls never overlap.
+	Removed func(Removal)
 }
 
 // ClearResult summarises ClearExpired.
 type ClearResult struct {
-	Scanned int
-	Removed []string // keys removed (or, in a dry run, that would be)
+	Scanned   int
+	Removed   []string // keys removed (or, in a dry run, that would be), in no particular order
+	Leftovers []string // names of leftovers removed (or that would be)
 }
 
-// Store is a Django session backend. FileStore implements it for the file
-// backend; other Django backends (db, cache) can implement it later without
-// touching fusefs or the CLI.
+// Description says which backend a Store is and where its sessions live.
+type Description struct {
+	Backend  string // "file", ...
+	Location string // where the sessions are, for messages (never holding a password)
+	Dir      string // the local directory holding them; "" when they are not in one
+	Signed   bool   // sessions are signed with SECRET_KEY: rekey re-signs them
+}
+
+// Store is a Django session backend, as the mount and the CLI use it.
+// Every backend implements every method; implementations are safe for
+// concurrent use, and Django may change the sessions at any moment.
 type Store interface {
+	// Stat returns key's Meta; unchanged sessions come from a cache keyed
+	// by Version, without a decode. A session that does not decode is an
+	// error wrapping the codec's, with Meta's Key, Version, RawSize and
+	// ModTime set.
+	Stat(ctx context.Context, key string) (Meta, error)
+	// Load reads and decodes key's session. An expired session is
+	// returned as it is, with Meta.Expiry saying so.
 	Load(ctx context.Context, key string) (*Session, error)
-	Stat(ctx context.Context, key string) (Meta, error) // cached by FileID: no decode when unchanged
-	Save(ctx context.Context, key string, sessionJSON []byte, opt SaveOptions) (Meta, error)
-	Delete(ctx context.Context, key string) error
-	Exists(ctx context.Context, key string) (bool, error)
-	Touch(ctx context.Context, key string, mtime time.Time) error // sets the backing file's mtime (renews mtime-based expiry)
-	Rename(ctx context.Context, from, to string) error            // re-key: to must not exist; never a window without either
-	Scan(ctx context.Context, fn func(Entry) error) error         // streaming, every session file incl. expired and invalid
-	Expiry(ctx context.Context, key string) (time.Time, error)
-	ClearExpired(ctx context.Context, dryRun bool) (ClearResult, error)
-}
+	// ReadRaw returns the bytes stored for key and their Version.
+	ReadRaw(ctx context.Context, key string) ([]byte, Version, error)
+	// Scan calls fn for every stored session, expired and undecodable
+	// ones included (Entry.Err), streaming; an error from fn stops it.
+	Scan(ctx context.Context, fn func(Entry) error) error
+	// ScanUser is Scan restricted to the decodable sessions whose user id
+	// is userID.
+	ScanUser(ctx context.Context, userID string, fn func(Entry) error) error
+	// Expired reports whether Django's load() at now would discard the
+	// Scan entry e: what ClearExpired removes.
+	Expired(e Entry, now time.Time) bool
 
-// Defaults, as in Django's global settings.
-const (
-	DefaultCookieName  = "sessionid"
-	DefaultCookieAge   = 1209600 * time.Second // two weeks
-	DefaultMaxFileSize = 16 << 20
-)
-
-// Config holds the settings of a FileStore, named after Django's.
-type Config struct {
-	Dir         string        // SESSION_FILE_PATH; required
-	CookieName  string        // SESSION_COOKIE_NAME: the file-name prefix; default DefaultCookieName
-	CookieAge   time.Duration // SESSION_COOKIE_AGE; default DefaultCookieAge
-	Codec       *codec.Codec
-	Encode      codec.EncodeOptions // what Save writes (format, serializer)
-	NoFsync     bool                // skip fsync of the temp file and the directory (Django never fsyncs)
-	MaxFileSize int64               // bound on a backing file's size; default DefaultMaxFileSize
-	Now         func() time.Time    // clock for expiry; default time.Now
+	// Save encodes sessionJSON and stores it under key as Django's save
+	// does; without MustCreate a missing session is created.
+	Save(ctx context.Context, key string, sessionJSON []byte, opt SaveOptions) (Saved, error)
+	// RemoveIf deletes key's session if match accepts what is stored,
+	// undecodable or over the size bound included (match sees Entry.Err),
+	// and only that version: a session rewritten meanwhile is judged
+	// again. Nothing stored is Removal{Removed: false} and no error.
+	RemoveIf(ctx context.Context, key string, dryRun bool, match func(Entry) bool) (Removal, error)
+	// Renew renews key's expiry as a Django save at time at would
+	// (`touch`), without changing the session; with a non-zero ifMatch,
+	// only while the session is still that version (else ErrConflict).
+	Renew(ctx context.Context, key string, at time.Time, ifMatch Version) (Saved, error)
+	// Rename re-keys a session, its stored bytes unchanged: to must not
+	// exist (ErrExists), and some key holds the session at every moment.
+	Rename(ctx context.Context, from, to string) (Saved, error)
+	// ClearExpired removes every session Expired says Django would
+	// discard, as Django's clear_expired does.
+	ClearExpired(ctx context.Context, opt ClearOptions, seen func(Entry)) (ClearResult, error)
+	// Stats counts the stored sessions in one scan; seen, when not nil, is
+	// called for every entry (progress).
+	Stats(ctx context.Context, seen func(Entry)) (Stats, error)
+	Describe() Description
 }

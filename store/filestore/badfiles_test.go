@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"errors"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -54,11 +55,11 @@ func plantBadFiles(t *testing.T, s *FileStore) map[string]error {
 		keySmall:          nil,
 		keyZero:           nil,
 		keyOtherSite:      codec.ErrBadSignature,
-		keySymlinkSession: ErrNotRegular,
-		keySymlinkPasswd:  ErrNotRegular,
-		keyDirectory:      ErrNotRegular,
-		keyFifo:           ErrNotRegular,
-		keyHuge:           ErrTooLarge,
+		keySymlinkSession: store.ErrNotRegular,
+		keySymlinkPasswd:  store.ErrNotRegular,
+		keyDirectory:      store.ErrNotRegular,
+		keyFifo:           store.ErrNotRegular,
+		keyHuge:           store.ErrTooLarge,
 		keyGarbage:        codec.ErrUnknownFormat,
 	}
 }
@@ -97,7 +98,7 @@ func TestBadFiles(t *testing.T) {
 	}
 
 	got := map[string]error{}
-	err = s.Scan(ctx, func(e Entry) error {
+	err = s.Scan(ctx, func(e store.Entry) error {
 		if _, dup := got[e.Key]; dup {
 			t.Errorf("Scan gave %s twice", e.Key)
 		}
@@ -121,26 +122,26 @@ func TestBadFiles(t *testing.T) {
 	}
 
 	// Nothing here is expired (fresh mtimes): a real clear deletes nothing.
-	res, err := s.ClearExpired(ctx, false)
+	res, err := s.ClearExpired(ctx, store.ClearOptions{}, nil)
 	if err != nil || len(res.Removed) != 0 {
 		t.Errorf("ClearExpired = %+v, %v; want nothing removed", res, err)
 	}
 	// Changing operations refuse the non-regular files.
 	for _, key := range []string{keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo} {
-		if err := s.Delete(ctx, key); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Delete %s = %v, want ErrNotRegular", key, err)
+		if _, err := s.RemoveIf(ctx, key, false, func(store.Entry) bool { return true }); !errors.Is(err, store.ErrNotRegular) {
+			t.Errorf("RemoveIf %s = %v, want store.ErrNotRegular", key, err)
 		}
-		if err := s.Touch(ctx, key, time.Unix(1, 0)); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Touch %s = %v, want ErrNotRegular", key, err)
+		if _, err := s.Renew(ctx, key, time.Unix(1, 0), store.Version{}); !errors.Is(err, store.ErrNotRegular) {
+			t.Errorf("Renew %s = %v, want store.ErrNotRegular", key, err)
 		}
-		if _, err := s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{}); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Save %s = %v, want ErrNotRegular", key, err)
+		if _, err := s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{}); !errors.Is(err, store.ErrNotRegular) {
+			t.Errorf("Save %s = %v, want store.ErrNotRegular", key, err)
 		}
-		if _, err := s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{MustCreate: true}); !errors.Is(err, ErrExists) {
-			t.Errorf("Save must-create %s = %v, want ErrExists", key, err)
+		if _, err := s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{MustCreate: true}); !errors.Is(err, store.ErrExists) {
+			t.Errorf("Save must-create %s = %v, want store.ErrExists", key, err)
 		}
-		if err := s.Rename(ctx, key, "renamedtarget"); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Rename %s = %v, want ErrNotRegular", key, err)
+		if _, err := s.Rename(ctx, key, "renamedtarget"); !errors.Is(err, store.ErrNotRegular) {
+			t.Errorf("Rename %s = %v, want store.ErrNotRegular", key, err)
 		}
 	}
 	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
@@ -152,7 +153,7 @@ func TestBadFiles(t *testing.T) {
 func TestBadFilesExpiredByMtime(t *testing.T) {
 	s, _ := newTestStore(t, func(c *Config) { c.MaxFileSize = 4096 })
 	plantBadFiles(t, s)
-	old := time.Now().Add(-DefaultCookieAge - time.Hour)
+	old := time.Now().Add(-store.DefaultCookieAge - time.Hour)
 	entries, _ := os.ReadDir(s.cfg.Dir)
 	for _, e := range entries {
 		// The symlinks themselves get old (and their targets, listed too).
@@ -161,7 +162,7 @@ func TestBadFilesExpiredByMtime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := s.ClearExpired(context.Background(), false)
+	res, err := s.ClearExpired(context.Background(), store.ClearOptions{KeepLeftovers: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +187,6 @@ func TestBadFilesExpiredByMtime(t *testing.T) {
 		}
 	}
 	if _, err := os.Lstat(filepath.Join(s.cfg.Dir, "sessionid"+keySmall+"_out_8f3k2j1")); err != nil {
-		t.Errorf("temp file removed by ClearExpired: %v", err)
+		t.Errorf("temp file removed by ClearExpired with KeepLeftovers: %v", err)
 	}
 }

@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"fmt"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"testing"
 )
@@ -23,7 +24,7 @@ func benchStore(b *testing.B, n int) *FileStore {
 
 func scanCount(b *testing.B, s *FileStore) int {
 	n := 0
-	if err := s.Scan(context.Background(), func(e Entry) error {
+	if err := s.Scan(context.Background(), func(e store.Entry) error {
 		if e.Err != nil {
 			return e.Err
 		}

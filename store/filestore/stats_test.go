@@ -1,7 +1,8 @@
-package store
+package filestore
 
 import (
 	"context"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -48,7 +49,7 @@ func opsFixture(t *testing.T) (s *FileStore, now time.Time) {
 	}
 	save(t, s, keyUserSeven, `{"_auth_user_id": "7", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"}`)
 	save(t, s, keyExpired, `{"_auth_user_id": "9"}`)
-	setMtime(t, s.path(keyExpired), now.Add(-DefaultCookieAge-time.Hour))
+	setMtime(t, s.path(keyExpired), now.Add(-store.DefaultCookieAge-time.Hour))
 	legacy := storeWithEncode(t, s, codec.EncodeOptions{Format: codec.FormatLegacy})
 	save(t, legacy, keyLegacy42, `{"_auth_user_id": "42", "cart": [1]}`)
 	writeRaw(t, s, keyCorrupt, []byte("not a session \x00\xff"))
@@ -75,7 +76,7 @@ func storeWithEncode(t *testing.T, s *FileStore, enc codec.EncodeOptions) *FileS
 func TestStats(t *testing.T) {
 	s, _ := opsFixture(t)
 	var seen int
-	st, err := s.Stats(context.Background(), func(Entry) { seen++ })
+	st, err := s.Stats(context.Background(), func(store.Entry) { seen++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestStats(t *testing.T) {
 		}
 		rawBytes += fi.Size()
 	}
-	want := Stats{
+	want := store.Stats{
 		Sessions: 5, Empty: 1, LoggedInUsers: 2, LoggedIn: 3, Expired: 1, Invalid: 2,
 		TempFiles: 1, Bytes: rawBytes, TempBytes: 4,
 		Problems:    map[string]int{"bad-signature": 1, "corrupt": 1},
@@ -111,21 +112,21 @@ func TestFilterMatch(t *testing.T) {
 	s, now := opsFixture(t)
 	tests := []struct {
 		name string
-		f    Filter
+		f    store.Filter
 		want []string
 	}{
-		{"all", Filter{}, []string{keyLogin, keyLegacy42, keySmall, keyOtherSite, keyUserSeven, keyExpired, keyCorrupt, keyEmpty}},
-		{"user 42", Filter{UserID: "42"}, []string{keyLogin, keyLegacy42}},
-		{"user 9 (expired)", Filter{UserID: "9"}, []string{keyExpired}},
-		{"invalid", Filter{Invalid: true}, []string{keyOtherSite, keyCorrupt}},
-		{"expired", Filter{Expired: true}, []string{keyExpired}},
-		{"older than a week", Filter{OlderThan: 7 * 24 * time.Hour}, []string{keyExpired}},
-		{"user 42 and expired", Filter{UserID: "42", Expired: true}, nil},
+		{"all", store.Filter{}, []string{keyLogin, keyLegacy42, keySmall, keyOtherSite, keyUserSeven, keyExpired, keyCorrupt, keyEmpty}},
+		{"user 42", store.Filter{UserID: "42"}, []string{keyLogin, keyLegacy42}},
+		{"user 9 (expired)", store.Filter{UserID: "9"}, []string{keyExpired}},
+		{"invalid", store.Filter{Invalid: true}, []string{keyOtherSite, keyCorrupt}},
+		{"expired", store.Filter{Expired: true}, []string{keyExpired}},
+		{"older than a week", store.Filter{OlderThan: 7 * 24 * time.Hour}, []string{keyExpired}},
+		{"user 42 and expired", store.Filter{UserID: "42", Expired: true}, nil},
 	}
 	for _, tt := range tests {
 		var got []string
-		err := s.Scan(context.Background(), func(e Entry) error {
-			if s.Match(tt.f, e, now) {
+		err := s.Scan(context.Background(), func(e store.Entry) error {
+			if tt.f.Match(e, s.Expired(e, now), now) {
 				got = append(got, e.Key)
 			}
 			return nil
@@ -145,9 +146,9 @@ func TestFilterMatch(t *testing.T) {
 func TestProblem(t *testing.T) {
 	s, _ := opsFixture(t)
 	problems := map[string]string{}
-	if err := s.Scan(context.Background(), func(e Entry) error {
+	if err := s.Scan(context.Background(), func(e store.Entry) error {
 		if e.Err != nil {
-			problems[e.Key] = Problem(e.Err)
+			problems[e.Key] = store.Problem(e.Err)
 		}
 		return nil
 	}); err != nil {
@@ -157,7 +158,7 @@ func TestProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.Stat(context.Background(), "plantedlink01")
-	problems["plantedlink01"] = Problem(err)
+	problems["plantedlink01"] = store.Problem(err)
 	want := map[string]string{keyOtherSite: "bad-signature", keyCorrupt: "corrupt", "plantedlink01": "not-regular"}
 	if !reflect.DeepEqual(problems, want) {
 		t.Errorf("problems %v, want %v", problems, want)

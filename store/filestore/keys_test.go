@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"errors"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,7 @@ func TestInvalidKeysTouchNothing(t *testing.T) {
 	}
 	s, cc := newTestStore(t, func(c *Config) { c.Dir = dir })
 	copyVector(t, s, keySmall)
-	tooLong := strings.Repeat("a", maxKeyLen(DefaultCookieName)+1)
+	tooLong := strings.Repeat("a", maxKeyLen(store.DefaultCookieName)+1)
 	badKeys := map[string]string{
 		"empty":      "",
 		"dotdot":     "..",
@@ -46,17 +47,16 @@ func TestInvalidKeysTouchNothing(t *testing.T) {
 			checks := map[string]error{}
 			_, checks["Load"] = s.Load(ctx, key)
 			_, checks["Stat"] = s.Stat(ctx, key)
-			_, checks["Save"] = s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{})
-			_, checks["Save must-create"] = s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{MustCreate: true})
-			checks["Delete"] = s.Delete(ctx, key)
-			_, checks["Exists"] = s.Exists(ctx, key)
-			checks["Touch"] = s.Touch(ctx, key, time.Now())
-			checks["Rename from"] = s.Rename(ctx, key, keyLogin)
-			checks["Rename to"] = s.Rename(ctx, keySmall, key)
-			_, checks["Expiry"] = s.Expiry(ctx, key)
+			_, checks["Save"] = s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{})
+			_, checks["Save must-create"] = s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{MustCreate: true})
+			_, checks["RemoveIf"] = s.RemoveIf(ctx, key, false, func(store.Entry) bool { return true })
+			_, _, checks["ReadRaw"] = s.ReadRaw(ctx, key)
+			_, checks["Renew"] = s.Renew(ctx, key, time.Now(), store.Version{})
+			_, checks["Rename from"] = s.Rename(ctx, key, keyLogin)
+			_, checks["Rename to"] = s.Rename(ctx, keySmall, key)
 			for op, err := range checks {
-				if !errors.Is(err, ErrInvalidKey) {
-					t.Errorf("%s(%q) = %v, want ErrInvalidKey", op, key, err)
+				if !errors.Is(err, store.ErrInvalidKey) {
+					t.Errorf("%s(%q) = %v, want store.ErrInvalidKey", op, key, err)
 				}
 			}
 		})
@@ -70,8 +70,8 @@ func TestInvalidKeysTouchNothing(t *testing.T) {
 func TestValidKeyLimits(t *testing.T) {
 	s, _ := newTestStore(t)
 	ctx := context.Background()
-	for _, key := range []string{"abcdefgh", "0123456789", strings.Repeat("z", maxKeyLen(DefaultCookieName))} {
-		if _, err := s.Save(ctx, key, []byte(`{"n":1}`), SaveOptions{MustCreate: true}); err != nil {
+	for _, key := range []string{"abcdefgh", "0123456789", strings.Repeat("z", maxKeyLen(store.DefaultCookieName))} {
+		if _, err := s.Save(ctx, key, []byte(`{"n":1}`), store.SaveOptions{MustCreate: true}); err != nil {
 			t.Errorf("Save(%d-char key): %v", len(key), err)
 			continue
 		}

@@ -1,4 +1,4 @@
-package store
+package filestore
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func (s *FileStore) TempFiles(ctx context.Context, fn func(TempFile) error) erro
 	}
 }
 
-// RemoveStaleTemp removes leftover temp files not modified for olderThan
+// removeStaleTemp removes leftover temp files not modified for olderThan
 // and returns their names. With dryRun it only lists them.
 //
 // A temp file in use is never removed. Django writes and renames its temp
@@ -82,7 +82,7 @@ func (s *FileStore) TempFiles(ctx context.Context, fn func(TempFile) error) erro
 // is held is in use however old it looks (a save stalled in fsync), so gc
 // takes the lock itself, without waiting, and judges the file on that
 // descriptor before removing the name.
-func (s *FileStore) RemoveStaleTemp(ctx context.Context, olderThan time.Duration, dryRun bool) ([]string, error) {
+func (s *FileStore) removeStaleTemp(ctx context.Context, olderThan time.Duration, dryRun bool) ([]string, error) {
 	cutoff := s.cfg.Now().Add(-olderThan)
 	var removed []string
 	err := s.TempFiles(ctx, func(tf TempFile) error {

@@ -1,8 +1,10 @@
-package store
+package filestore
 
 import (
 	"bytes"
 	"context"
+	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 	"os"
 	"reflect"
 	"testing"
@@ -34,16 +36,16 @@ func TestRekey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		states[key] = state{string(sess.JSON), sess.ID.ModTime}
+		states[key] = state{string(sess.JSON), sess.ModTime}
 	}
-	wantResult := RekeyResult{
+	wantResult := change.RekeyResult{
 		Scanned: 10, Rekeyed: 4, Current: 2,
 		Skipped: map[string]int{"invalid: bad-signature": 1, "invalid: corrupt": 1, "expired": 1, "values need pickle": 1},
 	}
 	target := codec.EncodeOptions{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Algorithm: codec.SHA256}
 
 	snap := snapshot(t, s.cfg.Dir)
-	dry, err := s.Rekey(ctx, RekeyOptions{Target: target, DryRun: true}, nil)
+	dry, err := change.Rekey(ctx, s, change.RekeyOptions{Target: target, DryRun: true}, change.Audit{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +54,8 @@ func TestRekey(t *testing.T) {
 		t.Errorf("dry run: %+v, want %+v", dry, wantResult)
 	}
 
-	items := map[string]RekeyItem{}
-	res, err := s.Rekey(ctx, RekeyOptions{Target: target}, func(it RekeyItem) { items[it.Key] = it })
+	items := map[string]change.RekeyItem{}
+	res, err := change.Rekey(ctx, s, change.RekeyOptions{Target: target}, change.Audit{}, func(it change.RekeyItem) { items[it.Key] = it })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func TestRekey(t *testing.T) {
 	}
 	for key, why := range wantWhy {
 		it := items[key]
-		if it.Outcome != RekeyDone || it.Why != why {
+		if it.Outcome != change.RekeyDone || it.Why != why {
 			t.Errorf("%s: %s (%s), want rekeyed (%s)", key, it.Outcome, it.Why, why)
 		}
 		data, err := os.ReadFile(s.path(key))
@@ -101,11 +103,11 @@ func TestRekey(t *testing.T) {
 			t.Errorf("%s: mtime moved from %v to %v", key, states[key].mtime, fi.ModTime())
 		}
 	}
-	if it := items[keyTuple]; it.Outcome != RekeySkipped {
+	if it := items[keyTuple]; it.Outcome != change.RekeySkipped {
 		t.Errorf("%s (a tuple, target json): %s, want skipped", keyTuple, it.Outcome)
 	}
 	assertNoTempFilesBut(t, s, 1) // the fixture's own leftover
-	again, err := s.Rekey(ctx, RekeyOptions{Target: target}, nil)
+	again, err := change.Rekey(ctx, s, change.RekeyOptions{Target: target}, change.Audit{}, nil)
 	if err != nil || again.Rekeyed != 0 || again.Current != 6 {
 		t.Errorf("second rekey: %+v %v, want nothing left to do", again, err)
 	}
@@ -128,7 +130,7 @@ func (c *rewritingCodec) Encode(sessionJSON []byte, opt codec.EncodeOptions) ([]
 		if err != nil {
 			return nil, err
 		}
-		if _, err := inner.Save(context.Background(), key, []byte(`{"django": "saved meanwhile"}`), SaveOptions{}); err != nil {
+		if _, err := inner.Save(context.Background(), key, []byte(`{"django": "saved meanwhile"}`), store.SaveOptions{}); err != nil {
 			return nil, err
 		}
 	}
@@ -145,12 +147,12 @@ func TestRekeyConflictKeepsDjangosSave(t *testing.T) {
 	})
 	copyVector(t, s, keySmall)
 	s.codec = &rewritingCodec{sessionCodec: s.codec, s: s, key: keySmall}
-	var item RekeyItem
-	res, err := s.Rekey(context.Background(), RekeyOptions{}, func(it RekeyItem) { item = it })
+	var item change.RekeyItem
+	res, err := change.Rekey(context.Background(), s, change.RekeyOptions{}, change.Audit{}, func(it change.RekeyItem) { item = it })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Conflicts != 1 || item.Outcome != RekeyConflict || item.Err == nil {
+	if res.Conflicts != 1 || item.Outcome != change.RekeyConflict || item.Err == nil {
 		t.Errorf("rekey racing a save: %+v, item %+v", res, item)
 	}
 	sess, err := s.Load(context.Background(), keySmall)

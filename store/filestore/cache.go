@@ -1,4 +1,4 @@
-package store
+package filestore
 
 import (
 	"hash/maphash"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/store"
 )
 
 // metaCache remembers each session's Meta (or decode error) keyed by the
@@ -77,7 +78,7 @@ type slot struct {
 
 // wideEntry is an entry that does not fit a slot.
 type wideEntry struct {
-	meta Meta
+	meta store.Meta
 	err  error
 	seen atomic.Uint32
 }
@@ -109,7 +110,7 @@ func packKey(key string) (packedKey, bool) {
 
 // packTime stores a time as unix nanoseconds with the zero time as 0. Times
 // outside int64 nanoseconds (years before 1678 or after 2261) are clamped;
-// the Unix epoch (AlwaysExpired) is stored as 1, distinct from "never".
+// the Unix epoch (store.AlwaysExpired) is stored as 1, distinct from "never".
 func packTime(t time.Time) int64 {
 	switch {
 	case t.IsZero():
@@ -130,20 +131,21 @@ func unpackTime(n int64) time.Time {
 	case 0:
 		return time.Time{}
 	case 1:
-		return AlwaysExpired
+		return store.AlwaysExpired
 	}
 	return time.Unix(0, n)
 }
 
 // packSlot fills a slot from m, or reports that m needs a wide entry. The
 // user id is interned by the caller (it needs the lock).
-func packSlot(k packedKey, m Meta) (slot, bool) {
+func packSlot(k packedKey, m store.Meta) (slot, bool) {
+	id := unpackVersion(m.Version)
 	const maxU32 = 1<<32 - 1
 	ts := int64(noTimestamp)
 	if !m.Info.Timestamp.IsZero() {
 		ts = m.Info.Timestamp.Unix()
 	}
-	if m.ID.Size < 0 || m.ID.Size > maxU32 || m.Size < 0 || m.Size > maxU32 ||
+	if id.size < 0 || id.size > maxU32 || id.size != m.RawSize || m.Size < 0 || m.Size > maxU32 ||
 		ts < 0 || ts > maxU32 || ts == noTimestamp && !m.Info.Timestamp.IsZero() ||
 		m.Info.KeyIndex < 0 || m.Info.KeyIndex > 1<<16-1 ||
 		m.Info.Format < 0 || m.Info.Format > 3 || m.Info.Serializer < 0 || m.Info.Serializer > 3 ||
@@ -151,8 +153,8 @@ func packSlot(k packedKey, m Meta) (slot, bool) {
 		return slot{}, false
 	}
 	s := slot{
-		key: k, ino: m.ID.Ino, mtime: m.ID.ModTime.UnixNano(), expiry: packTime(m.Expiry),
-		rawSize: uint32(m.ID.Size), size: uint32(m.Size), timestamp: uint32(ts),
+		key: k, ino: id.ino, mtime: id.modTime.UnixNano(), expiry: packTime(m.Expiry),
+		rawSize: uint32(id.size), size: uint32(m.Size), timestamp: uint32(ts),
 		keyIndex: uint16(m.Info.KeyIndex),
 		bits: uint16(m.Info.Format)<<bitsFormat | uint16(m.Info.Serializer)<<bitsSerializer |
 			uint16(m.Info.Algorithm)<<bitsAlgorithm |
@@ -188,24 +190,21 @@ func flagIf(on bool, flag uint16) uint16 {
 }
 
 // matches reports whether the slot describes file version id.
-func (s *slot) matches(id FileID) bool {
-	return s.ino == id.Ino && int64(s.rawSize) == id.Size && s.mtime == id.ModTime.UnixNano()
+func (s *slot) matches(id fileID) bool {
+	return s.ino == id.ino && int64(s.rawSize) == id.size && s.mtime == id.modTime.UnixNano()
 }
 
-func (mc *metaCache) meta(s *slot, key string) Meta {
-	m := Meta{
-		Key:    key,
-		ID:     FileID{Ino: s.ino, Size: int64(s.rawSize), ModTime: time.Unix(0, s.mtime)},
-		Size:   int64(s.size),
-		Expiry: unpackTime(s.expiry),
-		Empty:  s.bits&flagEmpty != 0,
-		Info: codec.Info{
-			Format:     codec.Format(s.bits >> bitsFormat & 3),
-			Serializer: codec.Serializer(s.bits >> bitsSerializer & 3),
-			Algorithm:  codec.Algorithm(s.bits >> bitsAlgorithm & 3),
-			KeyIndex:   int(s.keyIndex),
-			Wrapped:    s.bits&flagWrapped != 0, Compressed: s.bits&flagCompressed != 0,
-		},
+func (mc *metaCache) meta(s *slot, key string) store.Meta {
+	m := fileID{ino: s.ino, size: int64(s.rawSize), modTime: time.Unix(0, s.mtime)}.meta(key)
+	m.Size = int64(s.size)
+	m.Expiry = unpackTime(s.expiry)
+	m.Empty = s.bits&flagEmpty != 0
+	m.Info = codec.Info{
+		Format:     codec.Format(s.bits >> bitsFormat & 3),
+		Serializer: codec.Serializer(s.bits >> bitsSerializer & 3),
+		Algorithm:  codec.Algorithm(s.bits >> bitsAlgorithm & 3),
+		KeyIndex:   int(s.keyIndex),
+		Wrapped:    s.bits&flagWrapped != 0, Compressed: s.bits&flagCompressed != 0,
 	}
 	switch {
 	case s.bits&flagUserNumber != 0:
@@ -329,19 +328,19 @@ func (mc *metaCache) newSlot() uint32 {
 
 // get returns the cached Meta (or decode error) of key if it describes
 // file version id.
-func (mc *metaCache) get(key string, id FileID) (Meta, error, bool) {
+func (mc *metaCache) get(key string, id fileID) (store.Meta, error, bool) {
 	return mc.lookup(key, id, 0)
 }
 
 // getSeen is get that also records that a Scan of generation gen found key.
-func (mc *metaCache) getSeen(key string, id FileID, gen uint32) (Meta, error, bool) {
+func (mc *metaCache) getSeen(key string, id fileID, gen uint32) (store.Meta, error, bool) {
 	return mc.lookup(key, id, gen)
 }
 
 // lookup is get, marking the entry seen by generation gen unless gen is 0.
 // Only the read lock is taken, so parallel scan workers do not serialize:
 // seen is the one field written under it, atomically.
-func (mc *metaCache) lookup(key string, id FileID, gen uint32) (Meta, error, bool) {
+func (mc *metaCache) lookup(key string, id fileID, gen uint32) (store.Meta, error, bool) {
 	mc.mu.RLock()
 	defer mc.mu.RUnlock()
 	if k, ok := packKey(key); ok {
@@ -353,18 +352,18 @@ func (mc *metaCache) lookup(key string, id FileID, gen uint32) (Meta, error, boo
 				}
 				return mc.meta(s, key), nil, true
 			}
-			return Meta{}, nil, false
+			return store.Meta{}, nil, false
 		}
 	}
 	w, ok := mc.wide[key]
-	if !ok || !w.meta.ID.Equal(id) || w.meta.ID.ModTime.UnixNano() != id.ModTime.UnixNano() {
-		return Meta{}, nil, false
+	if !ok || w.meta.Version != id.version() {
+		return store.Meta{}, nil, false
 	}
 	if gen != 0 {
 		w.seen.Store(gen)
 	}
 	if w.err != nil {
-		return Meta{Key: key, ID: id}, w.err, true
+		return id.meta(key), w.err, true
 	}
 	m := w.meta
 	m.Key = key
@@ -384,7 +383,7 @@ func (mc *metaCache) has(key string) bool {
 	return ok
 }
 
-func (mc *metaCache) put(key string, m Meta, err error, gen uint32) {
+func (mc *metaCache) put(key string, m store.Meta, err error, gen uint32) {
 	k, packable := packKey(key)
 	var s slot
 	if packable && err == nil {

@@ -1,4 +1,4 @@
-package store
+package change
 
 import (
 	"context"
@@ -7,10 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/store"
 )
 
-// RekeyOutcome is what Rekey did with one session file.
+// RekeyOutcome is what Rekey did with one session.
 type RekeyOutcome string
 
 const (
@@ -30,14 +32,14 @@ type RekeyOptions struct {
 	DryRun bool
 }
 
-// RekeyItem reports one session file examined by Rekey.
+// RekeyItem reports one session examined by Rekey.
 type RekeyItem struct {
 	Key     string
 	Outcome RekeyOutcome
 	Why     string // RekeyDone: what was out of date ("fallback 1, format legacy"); RekeySkipped: the reason
 	Err     error  // RekeyError and RekeyConflict
-	Before  []byte // backing bytes before (RekeyDone only)
-	After   []byte // backing bytes written (RekeyDone, not in a dry run)
+	Before  []byte // stored bytes replaced (RekeyDone, not in a dry run)
+	After   []byte // stored bytes written (RekeyDone; in a dry run, those that would be)
 	JSON    []byte // the session (RekeyDone only): unchanged by a rekey
 }
 
@@ -55,17 +57,24 @@ type RekeyResult struct {
 // and serializer, every live session that verifies only with a fallback
 // key or is stored otherwise; this finishes a key rotation or a Django
 // upgrade without logging anyone out. The session content is unchanged and
-// each file keeps its modification time, so no expiry moves. A file is only
+// its expiry does not move (SaveOptions.KeepExpiry). A session is only
 // replaced while it is still the version read (SaveOptions.IfMatch): a
-// concurrent Django save wins and is reported as a conflict.
+// concurrent Django save wins and is reported as a conflict. Each
+// re-signed session is recorded as a rekey.
 //
-// Left untouched, with a reason: invalid files (they cannot be re-signed
-// without the key), expired sessions (gc removes them), and sessions whose
-// values cannot be written with the target serializer (a tuple or datetime
-// when the target is json). Empty placeholders hold nothing signed and count
-// as current. each, when not nil, is called for every file (progress, output,
-// audit). Only a failure of the scan itself is returned as an error.
-func (s *FileStore) Rekey(ctx context.Context, opt RekeyOptions, each func(RekeyItem)) (RekeyResult, error) {
+// Left untouched, with a reason: invalid sessions (they cannot be
+// re-signed without the key), expired sessions (gc removes them), and
+// sessions whose values cannot be written with the target serializer (a
+// tuple or datetime when the target is json). Empty placeholders hold
+// nothing signed and count as current. each, when not nil, is called for
+// every session (progress, output). Only a failure of the scan itself, or
+// of the audit log, is returned as an error; a store whose sessions are not
+// signed (store.Description.Signed) has nothing to rekey.
+func Rekey(ctx context.Context, st store.Store, opt RekeyOptions, a Audit, each func(RekeyItem)) (RekeyResult, error) {
+	res := RekeyResult{Skipped: map[string]int{}}
+	if d := st.Describe(); !d.Signed {
+		return res, fmt.Errorf("rekeying sessions: the %s backend does not sign sessions: nothing to re-sign", d.Backend)
+	}
 	target := opt.Target
 	if target.Format == 0 {
 		target.Format = codec.FormatSigned
@@ -73,14 +82,21 @@ func (s *FileStore) Rekey(ctx context.Context, opt RekeyOptions, each func(Rekey
 	if target.Serializer == 0 {
 		target.Serializer = codec.SerializerJSON
 	}
-	res := RekeyResult{Skipped: map[string]int{}}
-	now := s.cfg.Now()
-	err := s.Scan(ctx, func(e Entry) error {
+	now := time.Now()
+	var logErr error
+	err := st.Scan(ctx, func(e store.Entry) error {
 		res.Scanned++
-		item := s.rekeyEntry(ctx, e, target, opt.DryRun, now)
+		item := rekeyEntry(ctx, st, e, target, opt.DryRun, now)
 		switch item.Outcome {
 		case RekeyDone:
 			res.Rekeyed++
+			if !opt.DryRun {
+				err := a.record(audit.Record{Op: audit.OpRekey, Key: item.Key, Before: item.Before, After: item.After,
+					BeforeJSON: item.JSON, AfterJSON: item.JSON, Reason: item.Why})
+				if err != nil && logErr == nil {
+					logErr = err
+				}
+			}
 		case RekeyCurrent:
 			res.Current++
 		case RekeySkipped:
@@ -98,14 +114,14 @@ func (s *FileStore) Rekey(ctx context.Context, opt RekeyOptions, each func(Rekey
 	if err != nil {
 		return res, fmt.Errorf("rekeying sessions: %w", err)
 	}
-	return res, nil
+	return res, logErr
 }
 
 // rekeyEntry handles one Scan entry: judged from its metadata first, so
 // that a current session costs no read.
-func (s *FileStore) rekeyEntry(ctx context.Context, e Entry, target codec.EncodeOptions, dryRun bool, now time.Time) RekeyItem {
+func rekeyEntry(ctx context.Context, st store.Store, e store.Entry, target codec.EncodeOptions, dryRun bool, now time.Time) RekeyItem {
 	item := RekeyItem{Key: e.Key}
-	if skip, ok := s.rekeySkip(e, now); ok {
+	if skip, ok := rekeySkip(st, e, now); ok {
 		item.Outcome, item.Why = RekeySkipped, skip
 		return item
 	}
@@ -113,67 +129,72 @@ func (s *FileStore) rekeyEntry(ctx context.Context, e Entry, target codec.Encode
 		item.Outcome = RekeyCurrent
 		return item
 	}
-	// Read the file again: the bytes re-signed must be exactly the version
-	// the write is conditional on.
-	data, id, err := s.readRaw(e.Key)
-	if errors.Is(err, ErrNotFound) {
+	// Load it again: what is re-signed must be exactly the version the
+	// write is conditional on.
+	sess, err := st.Load(ctx, e.Key)
+	if errors.Is(err, store.ErrNotFound) {
 		item.Outcome, item.Why = RekeySkipped, "removed meanwhile"
 		return item
 	}
-	if err != nil {
+	if err != nil && !undecodable(err) {
 		item.Outcome, item.Err = RekeyError, err
 		return item
 	}
-	sessionJSON, meta, err := s.decodeFile(e.Key, id, data)
-	cur := Entry{Meta: meta, Err: err}
-	if skip, ok := s.rekeySkip(cur, now); ok {
+	cur := store.Entry{Meta: store.Meta{Key: e.Key}, Err: err}
+	if err == nil {
+		cur.Meta = sess.Meta
+	}
+	if skip, ok := rekeySkip(st, cur, now); ok {
 		item.Outcome, item.Why = RekeySkipped, skip
 		return item
 	}
-	why := outdated(meta.Info, target)
-	if meta.Empty || why == "" {
+	why := outdated(sess.Info, target)
+	if sess.Empty || why == "" {
 		item.Outcome = RekeyCurrent // Django re-saved it meanwhile
 		return item
 	}
-	if target.Serializer == codec.SerializerJSON && codec.HasTagged(sessionJSON) {
+	if target.Serializer == codec.SerializerJSON && codec.HasTagged(sess.JSON) {
 		item.Outcome, item.Why = RekeySkipped, "values need pickle"
-		return item
-	}
-	newData, err := s.codec.Encode(sessionJSON, target)
-	if errors.Is(err, codec.ErrUnsupportedValue) {
-		item.Outcome, item.Why = RekeySkipped, "cannot be encoded as "+target.Serializer.String()
-		return item
-	}
-	if err != nil {
-		item.Outcome, item.Err = RekeyError, fmt.Errorf("session %s: encoding: %w", e.Key, err)
-		return item
-	}
-	item.Why, item.Before, item.JSON = why, data, sessionJSON
-	if dryRun {
-		item.Outcome = RekeyDone
 		return item
 	}
 	if err := ctx.Err(); err != nil {
 		item.Outcome, item.Err = RekeyError, err
 		return item
 	}
-	if _, err := s.writeFile(e.Key, newData, SaveOptions{ModTime: id.ModTime, IfMatch: &id}, nil); err != nil {
+	saved, err := st.Save(ctx, e.Key, sess.JSON, store.SaveOptions{
+		IfMatch: sess.Version, KeepExpiry: true, Encode: &target, DryRun: dryRun, ReportBefore: true,
+	})
+	switch {
+	case errors.Is(err, codec.ErrUnsupportedValue):
+		item.Outcome, item.Why = RekeySkipped, "cannot be encoded as "+target.Serializer.String()
+	case errors.Is(err, store.ErrConflict):
+		item.Outcome, item.Err = RekeyConflict, err
+	case err != nil:
 		item.Outcome, item.Err = RekeyError, err
-		if errors.Is(err, ErrConflict) {
-			item.Outcome = RekeyConflict
-		}
-		return item
+	default:
+		item.Outcome, item.Why, item.Before, item.After, item.JSON = RekeyDone, why, saved.Before, saved.Raw, sess.JSON
 	}
-	item.Outcome, item.After = RekeyDone, newData
 	return item
 }
 
+// undecodable reports whether a Load error is about what is stored (it
+// does not decode, or is no session at all) rather than reading it.
+func undecodable(err error) bool {
+	for _, target := range []error{codec.ErrBadSignature, codec.ErrCorrupt, codec.ErrUnknownFormat, codec.ErrTooLarge,
+		store.ErrNotRegular, store.ErrTooLarge} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
 // rekeySkip says why an entry is not re-signed, if it is not.
-func (s *FileStore) rekeySkip(e Entry, now time.Time) (string, bool) {
+func rekeySkip(st store.Store, e store.Entry, now time.Time) (string, bool) {
 	switch {
 	case e.Err != nil:
-		return "invalid: " + Problem(e.Err), true
-	case s.ExpiredForDjango(e, now):
+		return "invalid: " + store.Problem(e.Err), true
+	case st.Expired(e, now):
 		return "expired", true
 	}
 	return "", false
@@ -197,18 +218,4 @@ func outdated(info codec.Info, target codec.EncodeOptions) string {
 		why = append(why, "algorithm "+info.Algorithm.String())
 	}
 	return strings.Join(why, ", ")
-}
-
-// ReadRaw returns the bytes of key's backing file and the identity of that
-// version, read safely (never through a symlink, never more than
-// Config.MaxFileSize): for audit hashes and conditional changes
-// (SaveOptions.IfMatch). ErrNotFound when there is no file.
-func (s *FileStore) ReadRaw(ctx context.Context, key string) ([]byte, FileID, error) {
-	if err := s.checkKey(key); err != nil {
-		return nil, FileID{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, FileID{}, err
-	}
-	return s.readRaw(key)
 }

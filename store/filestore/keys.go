@@ -1,8 +1,10 @@
-package store
+package filestore
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sessionfs/sessionfs/store"
 )
 
 // Django's file backend accepts only keys made of VALID_KEY_CHARS
@@ -44,7 +46,7 @@ func validKey(key, prefix string) bool {
 func (s *FileStore) checkKey(key string) error {
 	if !validKey(key, s.cfg.CookieName) {
 		return fmt.Errorf("%w: %q (want %d to %d characters from [a-z0-9])",
-			ErrInvalidKey, key, minKeyLen, maxKeyLen(s.cfg.CookieName))
+			store.ErrInvalidKey, key, minKeyLen, maxKeyLen(s.cfg.CookieName))
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"fmt"
+	"github.com/sessionfs/sessionfs/store"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -14,10 +15,10 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 )
 
-func scanAll(t testing.TB, s *FileStore) map[string]Entry {
+func scanAll(t testing.TB, s *FileStore) map[string]store.Entry {
 	t.Helper()
-	got := map[string]Entry{}
-	if err := s.Scan(context.Background(), func(e Entry) error { got[e.Key] = e; return nil }); err != nil {
+	got := map[string]store.Entry{}
+	if err := s.Scan(context.Background(), func(e store.Entry) error { got[e.Key] = e; return nil }); err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
 	return got
@@ -117,14 +118,15 @@ func TestCacheFollowsDeletesAndReplacements(t *testing.T) {
 }
 
 // TestCacheMemoryPerSession bounds what the cache keeps per session: a
-// mount lists a million sessions in at most 150 MiB (issue 7).
+// mount lists a million sessions in at most 150 MiB.
 func TestCacheMemoryPerSession(t *testing.T) {
 	const n = 100_000
 	runtime.GC()
 	rssBefore := residentBytes(t) // slots and index are mapped outside the heap
 	mc := newMetaCache()
-	m := Meta{ID: FileID{Ino: 1, Size: 230, ModTime: time.Now()}, Size: 190, Expiry: time.Now(), UserID: "123456",
-		Info: codec.Info{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Timestamp: time.Now()}}
+	m := fileID{ino: 1, size: 230, modTime: time.Now()}.meta("")
+	m.Size, m.Expiry, m.UserID = 190, time.Now(), "123456"
+	m.Info = codec.Info{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Timestamp: time.Now()}
 	for i := range n {
 		name := fmt.Sprintf("sessionid%032d", i) // as Scan slices keys from directory entry names
 		mc.put(name[len("sessionid"):], m, nil, 1)
@@ -148,7 +150,7 @@ func TestCacheMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mc := newMetaCache()
 	type want struct {
-		meta Meta
+		meta store.Meta
 		err  error
 		seen uint32
 	}
@@ -170,9 +172,9 @@ func TestCacheMatchesModel(t *testing.T) {
 	gen := uint32(1)
 	check := func(key string) {
 		w, inModel := model[key]
-		id := w.meta.ID
+		id := unpackVersion(w.meta.Version)
 		if !inModel {
-			id = FileID{Ino: 1}
+			id = fileID{ino: 1}
 		}
 		m, err, ok := mc.get(key, id)
 		if ok != inModel || mc.has(key) != inModel {
@@ -188,7 +190,7 @@ func TestCacheMatchesModel(t *testing.T) {
 			t.Fatalf("%s: cached\n%+v\nwant\n%+v", key, m, w.meta)
 		}
 		other := id
-		other.Size++
+		other.size++
 		if _, _, ok := mc.get(key, other); ok {
 			t.Fatalf("%s: another file version matched", key)
 		}
@@ -197,25 +199,24 @@ func TestCacheMatchesModel(t *testing.T) {
 		key := keys[rng.IntN(len(keys))]
 		switch r := rng.IntN(100); {
 		case r < 50:
-			m := Meta{Key: key,
-				ID:     FileID{Ino: rng.Uint64(), Size: int64(rng.IntN(5000)), ModTime: time.Unix(0, base.UnixNano()+rng.Int64N(1e15))},
-				Size:   int64(rng.IntN(9000)),
-				Expiry: base.Add(time.Duration(rng.Int64N(1e15))).Local(),
-				UserID: users[rng.IntN(len(users))],
-				Empty:  rng.IntN(2) == 0,
-				Info: codec.Info{Format: codec.Format(rng.IntN(4)), Serializer: codec.Serializer(rng.IntN(3)),
-					Algorithm: codec.Algorithm(rng.IntN(3)), KeyIndex: rng.IntN(3), Wrapped: rng.IntN(2) == 0, Compressed: rng.IntN(2) == 0},
+			id := fileID{ino: rng.Uint64(), size: int64(rng.IntN(5000)), modTime: time.Unix(0, base.UnixNano()+rng.Int64N(1e15))}
+			if rng.IntN(50) == 0 {
+				id.size = 1 << 33 // wide
 			}
+			m := id.meta(key)
+			m.Size = int64(rng.IntN(9000))
+			m.Expiry = base.Add(time.Duration(rng.Int64N(1e15))).Local()
+			m.UserID = users[rng.IntN(len(users))]
+			m.Empty = rng.IntN(2) == 0
+			m.Info = codec.Info{Format: codec.Format(rng.IntN(4)), Serializer: codec.Serializer(rng.IntN(3)),
+				Algorithm: codec.Algorithm(rng.IntN(3)), KeyIndex: rng.IntN(3), Wrapped: rng.IntN(2) == 0, Compressed: rng.IntN(2) == 0}
 			if rng.IntN(2) == 0 {
 				m.Info.Timestamp = time.Unix(base.Unix()+rng.Int64N(1e6), 0).UTC()
-			}
-			if rng.IntN(50) == 0 {
-				m.ID.Size = 1 << 33 // wide
 			}
 			var err error
 			if rng.IntN(20) == 0 {
 				err = fmt.Errorf("session %s: %w", key, codec.ErrBadSignature)
-				m = Meta{Key: key, ID: m.ID}
+				m = id.meta(key)
 			}
 			mc.put(key, m, err, gen)
 			model[key] = want{m, err, gen}
@@ -224,7 +225,7 @@ func TestCacheMatchesModel(t *testing.T) {
 			delete(model, key)
 		case r < 90:
 			if w, ok := model[key]; ok {
-				mc.getSeen(key, w.meta.ID, gen)
+				mc.getSeen(key, unpackVersion(w.meta.Version), gen)
 				w.seen = gen
 				model[key] = w
 			}
@@ -264,11 +265,12 @@ func TestCacheMemoryMillion(t *testing.T) {
 	rssBefore := residentBytes(t)
 	mc := newMetaCache()
 	now := time.Now()
-	m := Meta{ID: FileID{Ino: 1, Size: 230, ModTime: now}, Size: 190, Expiry: now.Add(DefaultCookieAge),
-		Info: codec.Info{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Algorithm: codec.SHA256, Compressed: true, Timestamp: now}}
+	m := fileID{ino: 1, size: 230, modTime: now}.meta("")
+	m.Size, m.Expiry = 190, now.Add(store.DefaultCookieAge)
+	m.Info = codec.Info{Format: codec.FormatSigned, Serializer: codec.SerializerJSON, Algorithm: codec.SHA256, Compressed: true, Timestamp: now}
 	for i := range n {
 		name := fmt.Sprintf("sessionid%032x", uint64(i)*0x9e3779b97f4a7c15) // as Scan slices keys from names
-		m.ID.Ino = uint64(i)
+		m.Version = fileID{ino: uint64(i), size: 230, modTime: now}.version()
 		m.UserID = strconv.Itoa(i % 50_000)
 		mc.put(name[len("sessionid"):], m, nil, 1)
 	}

@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"errors"
+	"github.com/sessionfs/sessionfs/store"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func TestSaveRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	const key = "roundtrip0001"
 	in := `{"b": 1, "a": [true, null, "é"], "_auth_user_id": "7"}`
-	meta, err := s.Save(ctx, key, []byte(in), SaveOptions{MustCreate: true})
+	meta, err := s.Save(ctx, key, []byte(in), store.SaveOptions{MustCreate: true})
 	if err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -40,8 +41,8 @@ func TestSaveRoundTrip(t *testing.T) {
 	if meta.Size != int64(len(pretty)) || sess.Size != meta.Size {
 		t.Errorf("Size = %d / %d, want %d", meta.Size, sess.Size, len(pretty))
 	}
-	if !meta.ID.Equal(sess.ID) {
-		t.Errorf("Save's FileID %+v differs from Load's %+v", meta.ID, sess.ID)
+	if meta.Version != sess.Version || meta.Version.IsZero() {
+		t.Errorf("Save's Version %x differs from Load's %x", meta.Version, sess.Version)
 	}
 	fi, err := os.Stat(s.path(key))
 	if err != nil {
@@ -110,7 +111,9 @@ func TestSaveKeepsModTime(t *testing.T) {
 	ctx := context.Background()
 	const key = "keepmtime01"
 	mtime := time.Date(2024, 3, 4, 5, 6, 7, 123456789, time.UTC)
-	meta, err := s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{ModTime: mtime})
+	save(t, s, key, `{"a":0}`)
+	setMtime(t, s.path(key), mtime)
+	saved, err := s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{KeepExpiry: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +121,56 @@ func TestSaveKeepsModTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fi.ModTime().Equal(mtime) || !meta.ID.ModTime.Equal(mtime) {
-		t.Errorf("mtime %v (meta %v), want %v", fi.ModTime(), meta.ID.ModTime, mtime)
+	if !fi.ModTime().Equal(mtime) || !saved.ModTime.Equal(mtime) {
+		t.Errorf("mtime %v (meta %v), want %v", fi.ModTime(), saved.ModTime, mtime)
 	}
-	if want := mtime.Add(DefaultCookieAge); !meta.Expiry.Equal(want) {
-		t.Errorf("Expiry %v, want mtime + cookie age %v", meta.Expiry, want)
+	if want := mtime.Add(store.DefaultCookieAge); !saved.Expiry.Equal(want) {
+		t.Errorf("Expiry %v, want mtime + cookie age %v", saved.Expiry, want)
 	}
+	// A new session gets the life a Django save gives it: from now.
+	saved, err = s.Save(ctx, "keepmtimenew", []byte(`{"a":1}`), store.SaveOptions{KeepExpiry: true})
+	if err != nil || time.Since(saved.ModTime) > time.Minute {
+		t.Errorf("new session with KeepExpiry: mtime %v, %v", saved.ModTime, err)
+	}
+}
+
+// TestSaveReports: Saved is what the save stored and, with ReportBefore,
+// what it replaced, so that no caller reads the file again.
+func TestSaveReports(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	const key = "savereports1"
+	created, err := s.Save(ctx, key, []byte(`{"v": 1}`), store.SaveOptions{ReportBefore: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(s.path(key))
+	if !created.Created || created.Before != nil || string(created.Raw) != string(first) || string(created.JSON) != `{"v":1}` {
+		t.Errorf("create reported created %v, before %q, raw ok %v, JSON %s", created.Created, created.Before,
+			string(created.Raw) == string(first), created.JSON)
+	}
+	replaced, err := s.Save(ctx, key, []byte(`{"v": 2}`), store.SaveOptions{ReportBefore: true, IfMatch: created.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(s.path(key))
+	if replaced.Created || string(replaced.Before) != string(first) || string(replaced.BeforeJSON) != `{"v":1}` ||
+		string(replaced.Raw) != string(second) {
+		t.Errorf("replace reported created %v, before %q (%s), raw ok %v", replaced.Created, replaced.Before,
+			replaced.BeforeJSON, string(replaced.Raw) == string(second))
+	}
+	quiet, err := s.Save(ctx, key, []byte(`{"v": 3}`), store.SaveOptions{})
+	if err != nil || quiet.Created || quiet.Before != nil {
+		t.Errorf("without ReportBefore: created %v, before %q, %v", quiet.Created, quiet.Before, err)
+	}
+	// A dry run encodes as asked and writes nothing.
+	before := snapshot(t, s.cfg.Dir)
+	enc := codec.EncodeOptions{Format: codec.FormatLegacy}
+	dry, err := s.Save(ctx, key, []byte(`{"v": 4}`), store.SaveOptions{DryRun: true, Encode: &enc})
+	if err != nil || dry.Info.Format != codec.FormatLegacy || len(dry.Raw) == 0 || !dry.Version.IsZero() {
+		t.Errorf("dry run: %+v, %v", dry.Meta, err)
+	}
+	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
 }
 
 func TestSaveErrorsLeaveDirectoryUnchanged(t *testing.T) {
@@ -135,7 +182,7 @@ func TestSaveErrorsLeaveDirectoryUnchanged(t *testing.T) {
 	for name, body := range map[string]string{"array": `[1,2]`, "invalid": `{"a":`, "duplicate": `{"a":1,"a":2}`} {
 		for _, mustCreate := range []bool{false, true} {
 			for _, key := range []string{keySmall, "brandnewkey1"} {
-				_, err := s.Save(ctx, key, []byte(body), SaveOptions{MustCreate: mustCreate})
+				_, err := s.Save(ctx, key, []byte(body), store.SaveOptions{MustCreate: mustCreate})
 				if !errors.Is(err, codec.ErrInvalidSession) {
 					t.Errorf("%s must-create=%v %s: %v, want ErrInvalidSession", name, mustCreate, key, err)
 				}
@@ -149,12 +196,12 @@ func TestSaveErrorsLeaveDirectoryUnchanged(t *testing.T) {
 	// session is unchanged.
 	boom := errors.New("injected failure")
 	s.hooks.beforeRename = func(string) error { return boom }
-	for _, opt := range []SaveOptions{{}, {MustCreate: true}} {
+	for _, opt := range []store.SaveOptions{{}, {MustCreate: true}} {
 		for _, key := range []string{keySmall, "brandnewkey2"} {
 			_, err := s.Save(ctx, key, []byte(`{"x":1}`), opt)
 			wantErr := boom
 			if opt.MustCreate && key == keySmall {
-				wantErr = ErrExists
+				wantErr = store.ErrExists
 			}
 			if !errors.Is(err, wantErr) {
 				t.Errorf("Save %s %+v = %v, want %v", key, opt, err, wantErr)
@@ -169,8 +216,8 @@ func TestSaveMustCreate(t *testing.T) {
 	ctx := context.Background()
 	copyVector(t, s, keySmall)
 	before := snapshot(t, s.cfg.Dir)
-	if _, err := s.Save(ctx, keySmall, []byte(`{"a":1}`), SaveOptions{MustCreate: true}); !errors.Is(err, ErrExists) {
-		t.Fatalf("must-create on an existing key: %v, want ErrExists", err)
+	if _, err := s.Save(ctx, keySmall, []byte(`{"a":1}`), store.SaveOptions{MustCreate: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("must-create on an existing key: %v, want store.ErrExists", err)
 	}
 	assertSameSnapshot(t, before, snapshot(t, s.cfg.Dir))
 	// Without MustCreate a missing key is created (sessionfs put), an
@@ -189,26 +236,26 @@ func TestSaveIfMatch(t *testing.T) {
 	const key = "ifmatch0001"
 	first := save(t, s, key, `{"v":1}`)
 	second := save(t, s, key, `{"v":2}`) // someone else's save after our read of v1
-	_, err := s.Save(ctx, key, []byte(`{"v":3}`), SaveOptions{IfMatch: &first.ID})
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale IfMatch: %v, want ErrConflict", err)
+	_, err := s.Save(ctx, key, []byte(`{"v":3}`), store.SaveOptions{IfMatch: first.Version})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale IfMatch: %v, want store.ErrConflict", err)
 	}
 	sess, err := s.Load(ctx, key)
 	if err != nil || string(sess.JSON) != `{"v":2}` {
 		t.Errorf("after conflict: %s %v, want v2 kept", sess.JSON, err)
 	}
 	assertNoTempFiles(t, s)
-	if _, err := s.Save(ctx, key, []byte(`{"v":3}`), SaveOptions{IfMatch: &second.ID}); err != nil {
+	if _, err := s.Save(ctx, key, []byte(`{"v":3}`), store.SaveOptions{IfMatch: second.Version}); err != nil {
 		t.Errorf("current IfMatch: %v", err)
 	}
-	if err := s.Delete(ctx, key); err != nil {
+	if err := os.Remove(s.path(key)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Save(ctx, key, []byte(`{"v":4}`), SaveOptions{IfMatch: &second.ID}); !errors.Is(err, ErrConflict) {
-		t.Errorf("IfMatch on a deleted session: %v, want ErrConflict", err)
+	if _, err := s.Save(ctx, key, []byte(`{"v":4}`), store.SaveOptions{IfMatch: second.Version}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("IfMatch on a deleted session: %v, want store.ErrConflict", err)
 	}
-	if ok, _ := s.Exists(ctx, key); ok {
-		t.Errorf("conflicting save recreated the deleted session")
+	if _, err := os.Lstat(s.path(key)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("conflicting save recreated the deleted session: %v", err)
 	}
 }
 
@@ -234,14 +281,14 @@ func TestSaveRefusesFileItCouldNotReadBack(t *testing.T) {
 	before := snapshot(t, s.cfg.Dir)
 	js := incompressibleJSON(15 << 20)
 	decodes := cc.decodes.Load()
-	for _, opt := range []SaveOptions{{}, {MustCreate: true}, {ModTime: time.Now().Add(-time.Hour)}} {
+	for _, opt := range []store.SaveOptions{{}, {MustCreate: true}, {KeepExpiry: true}} {
 		for _, key := range []string{keySmall, "brandnewkey3"} {
 			if opt.MustCreate && key == keySmall {
 				continue
 			}
 			_, err := s.Save(ctx, key, js, opt)
-			if !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("Save %s %+v of 15 MiB incompressible JSON: %v, want ErrTooLarge", key, opt, err)
+			if !errors.Is(err, store.ErrTooLarge) {
+				t.Fatalf("Save %s %+v of 15 MiB incompressible JSON: %v, want store.ErrTooLarge", key, opt, err)
 			}
 			if msg := err.Error(); !regexp.MustCompile(`encoded session is 1[78]\d{6} bytes, over the 16777216-byte limit`).MatchString(msg) {
 				t.Errorf("error %q does not give the encoded size and the limit", msg)
@@ -261,10 +308,10 @@ func TestSaveRefusesFileItCouldNotReadBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = small.Save(ctx, "atthebound01", js, SaveOptions{})
+		_, err = small.Save(ctx, "atthebound01", js, store.SaveOptions{})
 		if len(data) > 4096 {
-			if !errors.Is(err, ErrTooLarge) {
-				t.Errorf("%d encoded bytes over a 4096-byte bound: %v, want ErrTooLarge", len(data), err)
+			if !errors.Is(err, store.ErrTooLarge) {
+				t.Errorf("%d encoded bytes over a 4096-byte bound: %v, want store.ErrTooLarge", len(data), err)
 			}
 			break
 		}

@@ -1,8 +1,9 @@
-package store
+package filestore
 
 import (
 	"context"
 	"errors"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,7 +28,7 @@ func keyModel(key, prefix string) bool {
 
 // FuzzKey: key validation is the only gate between user input and a path.
 // It agrees with Django's rule; an invalid key touches nothing (inside or
-// outside the backing directory) and says ErrInvalidKey; a valid one names
+// outside the backing directory) and says store.ErrInvalidKey; a valid one names
 // exactly one file, directly inside the directory.
 func FuzzKey(f *testing.F) {
 	for _, k := range []string{"abcdefgh", "abcdefg", "ABCDEFGH", "../../etc/passwd", "abc/defgh", "abcdefgh\x00x",
@@ -41,21 +42,21 @@ func FuzzKey(f *testing.F) {
 			t.Fatal(err)
 		}
 		s, _ := newTestStore(t, func(c *Config) { c.Dir = dir })
-		valid := keyModel(key, DefaultCookieName)
-		if got := validKey(key, DefaultCookieName); got != valid {
+		valid := keyModel(key, store.DefaultCookieName)
+		if got := validKey(key, store.DefaultCookieName); got != valid {
 			t.Fatalf("validKey(%q) = %v, Django's rule says %v", key, got, valid)
 		}
 		ctx := context.Background()
-		_, err := s.Save(ctx, key, []byte(`{"a":1}`), SaveOptions{MustCreate: true})
+		_, err := s.Save(ctx, key, []byte(`{"a":1}`), store.SaveOptions{MustCreate: true})
 		if !valid {
-			if !errors.Is(err, ErrInvalidKey) {
-				t.Fatalf("Save(%q): %v, want ErrInvalidKey", key, err)
+			if !errors.Is(err, store.ErrInvalidKey) {
+				t.Fatalf("Save(%q): %v, want store.ErrInvalidKey", key, err)
 			}
-			if _, err := s.Load(ctx, key); !errors.Is(err, ErrInvalidKey) {
-				t.Fatalf("Load(%q): %v, want ErrInvalidKey", key, err)
+			if _, err := s.Load(ctx, key); !errors.Is(err, store.ErrInvalidKey) {
+				t.Fatalf("Load(%q): %v, want store.ErrInvalidKey", key, err)
 			}
-			if err := s.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
-				t.Fatalf("Delete(%q): %v, want ErrInvalidKey", key, err)
+			if _, err := s.RemoveIf(ctx, key, false, func(store.Entry) bool { return true }); !errors.Is(err, store.ErrInvalidKey) {
+				t.Fatalf("RemoveIf(%q): %v, want store.ErrInvalidKey", key, err)
 			}
 			for _, d := range []string{parent, dir} {
 				if ents, _ := os.ReadDir(d); len(ents) != map[string]int{parent: 1, dir: 0}[d] {
@@ -68,11 +69,11 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("Save(%q): %v", key, err)
 		}
 		ents, _ := os.ReadDir(dir)
-		if len(ents) != 1 || ents[0].Name() != DefaultCookieName+key {
-			t.Fatalf("valid key %q made %v, want one file %s", key, ents, DefaultCookieName+key)
+		if len(ents) != 1 || ents[0].Name() != store.DefaultCookieName+key {
+			t.Fatalf("valid key %q made %v, want one file %s", key, ents, store.DefaultCookieName+key)
 		}
-		if err := s.Delete(ctx, key); err != nil {
-			t.Fatalf("Delete(%q): %v", key, err)
+		if r, err := s.RemoveIf(ctx, key, false, func(store.Entry) bool { return true }); err != nil || !r.Removed {
+			t.Fatalf("RemoveIf(%q): removed %v, %v", key, r.Removed, err)
 		}
 	})
 }
@@ -88,15 +89,15 @@ func FuzzSaveEdit(f *testing.F) {
 		s, _ := newTestStore(t)
 		ctx := context.Background()
 		const key = "fuzzedit12345678"
-		if _, err := s.Save(ctx, key, []byte(`{"before":true}`), SaveOptions{}); err != nil {
+		if _, err := s.Save(ctx, key, []byte(`{"before":true}`), store.SaveOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(s.cfg.Dir, DefaultCookieName+key)
+		path := filepath.Join(s.cfg.Dir, store.DefaultCookieName+key)
 		before, _ := os.ReadFile(path)
-		_, err := s.Save(ctx, key, in, SaveOptions{})
+		_, err := s.Save(ctx, key, in, store.SaveOptions{})
 		if err != nil {
 			if !errors.Is(err, codec.ErrInvalidSession) && !errors.Is(err, codec.ErrUnsupportedValue) &&
-				!errors.Is(err, codec.ErrTooLarge) && !errors.Is(err, ErrTooLarge) {
+				!errors.Is(err, codec.ErrTooLarge) && !errors.Is(err, store.ErrTooLarge) {
 				t.Fatalf("untyped Save error: %v", err)
 			}
 			after, _ := os.ReadFile(path)
@@ -116,7 +117,7 @@ func FuzzSaveEdit(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Pretty: %v", err)
 		}
-		if _, err := s.Save(ctx, key, want, SaveOptions{}); err != nil {
+		if _, err := s.Save(ctx, key, want, store.SaveOptions{}); err != nil {
 			t.Fatalf("saving what Load returned (%s) is refused: %v", want, err)
 		}
 		again, err := s.Load(ctx, key)

@@ -1,9 +1,10 @@
-package store
+package filestore
 
 import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/sessionfs/sessionfs/store"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,13 +92,13 @@ func setMtime(t testing.TB, path string, mtime time.Time) {
 }
 
 // save stores sessionJSON under key through the store.
-func save(t testing.TB, s *FileStore, key, sessionJSON string) Meta {
+func save(t testing.TB, s *FileStore, key, sessionJSON string) store.Meta {
 	t.Helper()
-	m, err := s.Save(context.Background(), key, []byte(sessionJSON), SaveOptions{})
+	saved, err := s.Save(context.Background(), key, []byte(sessionJSON), store.SaveOptions{})
 	if err != nil {
 		t.Fatalf("Save %s: %v", key, err)
 	}
-	return m
+	return saved.Meta
 }
 
 // snapshot describes every entry of dir (type, mode, size, mtime, content or

@@ -1,9 +1,11 @@
-package store
+package filestore
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
 	"os"
 	"reflect"
 	"sort"
@@ -23,7 +25,7 @@ func TestRevokeUser(t *testing.T) {
 	}
 
 	snap := snapshot(t, s.cfg.Dir)
-	dry, err := s.RevokeUser(ctx, "42", true, nil)
+	dry, err := change.RevokeUser(ctx, s, "42", true, change.Audit{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,12 +35,12 @@ func TestRevokeUser(t *testing.T) {
 	}
 
 	var called []string
-	res, err := s.RevokeUser(ctx, "42", false, func(r Removal) { called = append(called, r.Key) })
+	res, err := change.RevokeUser(ctx, s, "42", false, change.Audit{}, func(r store.Removal) { called = append(called, r.Key) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Scanned != 8 || len(res.Failed) != 0 || len(called) != 2 {
-		t.Errorf("revoke: scanned %d, failed %v, callback for %v", res.Scanned, res.Failed, called)
+	if res.Found != 2 || len(res.Failed) != 0 || len(called) != 2 {
+		t.Errorf("revoke: found %d, failed %v, callback for %v", res.Found, res.Failed, called)
 	}
 	for _, r := range res.Removed {
 		if !bytes.Equal(r.Raw, before[r.Key]) {
@@ -57,16 +59,16 @@ func TestRevokeUser(t *testing.T) {
 		}
 	}
 	// Expired sessions are revoked too: user 9 has only an expired one.
-	res, err = s.RevokeUser(ctx, "9", false, nil)
+	res, err = change.RevokeUser(ctx, s, "9", false, change.Audit{}, nil)
 	if err != nil || len(res.Removed) != 1 || res.Removed[0].Key != keyExpired {
 		t.Errorf("revoking user 9: %+v, %v", res, err)
 	}
-	if _, err := s.RevokeUser(ctx, "", false, nil); err == nil {
+	if _, err := change.RevokeUser(ctx, s, "", false, change.Audit{}, nil); err == nil {
 		t.Errorf("revoking the empty user id succeeded")
 	}
 }
 
-func removedKeys(res RevokeResult) []string {
+func removedKeys(res change.RevokeResult) []string {
 	var keys []string
 	for _, r := range res.Removed {
 		keys = append(keys, r.Key)
@@ -84,7 +86,7 @@ func TestRemoveIfRejudgesRewrittenSession(t *testing.T) {
 	const key = "raceduser0001"
 	save(t, s, key, `{"_auth_user_id": "42"}`)
 	calls := 0
-	isUser42 := func(e Entry) bool {
+	isUser42 := func(e store.Entry) bool {
 		calls++
 		if calls == 1 {
 			save(t, s, key, `{"_auth_user_id": "43"}`) // Django's save, after our read
@@ -102,15 +104,15 @@ func TestRemoveIfRejudgesRewrittenSession(t *testing.T) {
 	if err != nil || sess.UserID != "43" {
 		t.Errorf("session after: %v %v", sess, err)
 	}
-	r, err = s.RemoveIf(ctx, "nosuchsession1", false, func(Entry) bool { return true })
+	r, err = s.RemoveIf(ctx, "nosuchsession1", false, func(store.Entry) bool { return true })
 	if err != nil || r.Removed {
 		t.Errorf("RemoveIf of a missing key: %+v %v", r, err)
 	}
 	if err := os.Symlink("/etc/passwd", s.path("plantedlink01")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RemoveIf(ctx, "plantedlink01", false, func(Entry) bool { return true }); !errors.Is(err, ErrNotRegular) {
-		t.Errorf("RemoveIf of a symlink: %v, want ErrNotRegular", err)
+	if _, err := s.RemoveIf(ctx, "plantedlink01", false, func(store.Entry) bool { return true }); !errors.Is(err, store.ErrNotRegular) {
+		t.Errorf("RemoveIf of a symlink: %v, want store.ErrNotRegular", err)
 	}
 	if _, err := os.Lstat(s.path("plantedlink01")); err != nil {
 		t.Errorf("symlink removed: %v", err)

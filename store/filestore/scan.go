@@ -1,4 +1,4 @@
-package store
+package filestore
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sessionfs/sessionfs/store"
 )
 
 // scanBatch is how many directory entries a Scan reads and decodes at a
@@ -25,7 +27,7 @@ const scanBatch = 512
 // the others are read and decoded in parallel (one worker per CPU). An
 // undecodable file is an Entry with Err set. An error returned by fn stops
 // the scan and is returned.
-func (s *FileStore) Scan(ctx context.Context, fn func(Entry) error) error {
+func (s *FileStore) Scan(ctx context.Context, fn func(store.Entry) error) error {
 	d, err := os.Open(s.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("scanning sessions: %w", err)
@@ -33,7 +35,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(Entry) error) error {
 	defer d.Close()
 	gen := s.gen.Add(1)
 	workers := runtime.NumCPU()
-	batch := make([]Entry, 0, scanBatch)
+	batch := make([]store.Entry, 0, scanBatch)
 	types := make([]fs.FileMode, 0, scanBatch)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -46,7 +48,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(Entry) error) error {
 		batch, types = batch[:0], types[:0]
 		for _, de := range dirents {
 			if key, ok := s.keyOfName(de.Name()); ok {
-				batch = append(batch, Entry{Meta: Meta{Key: key}})
+				batch = append(batch, store.Entry{Meta: store.Meta{Key: key}})
 				types = append(types, de.Type())
 			}
 		}
@@ -55,7 +57,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(Entry) error) error {
 			return err // the batch may be partly filled
 		}
 		for _, e := range batch {
-			if e.Err != nil && errors.Is(e.Err, ErrNotFound) {
+			if e.Err != nil && errors.Is(e.Err, store.ErrNotFound) {
 				continue // removed since the directory was read
 			}
 			if err := fn(e); err != nil {
@@ -74,7 +76,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(Entry) error) error {
 
 // fillEntries computes the Meta (or Err) of every entry of a batch, with up
 // to workers goroutines.
-func (s *FileStore) fillEntries(ctx context.Context, batch []Entry, types []fs.FileMode, gen uint32, workers int) {
+func (s *FileStore) fillEntries(ctx context.Context, batch []store.Entry, types []fs.FileMode, gen uint32, workers int) {
 	if len(batch) == 0 {
 		return
 	}
@@ -98,29 +100,41 @@ func (s *FileStore) fillEntries(ctx context.Context, batch []Entry, types []fs.F
 // entry is one Scan item: from the cache when the file is unchanged, else
 // read and decoded. typ is the directory entry's type: a name the directory
 // already says is not a regular file (a device, a fifo) is never opened.
-func (s *FileStore) entry(key string, typ fs.FileMode, gen uint32) Entry {
+func (s *FileStore) entry(key string, typ fs.FileMode, gen uint32) store.Entry {
 	// Without a cache entry (the CLI's one-shot scans) the lstat would be
 	// wasted: the read's fstat gives the identity.
 	if typ != 0 || s.cache.has(key) {
 		id, err := s.lstatKey(key)
 		if err != nil {
-			return Entry{Meta: Meta{Key: key, ID: id}, Err: err}
+			return store.Entry{Meta: id.meta(key), Err: err}
 		}
 		if meta, err, ok := s.cache.getSeen(key, id, gen); ok {
-			return Entry{Meta: meta, Err: err}
+			return store.Entry{Meta: meta, Err: err}
 		}
 	}
 	data, id, err := s.readRaw(key)
 	if err != nil {
-		if id == (FileID{}) {
+		if id == (fileID{}) {
 			id, _ = s.lstatKey(key) // a symlink: its own identity, for listings
 		}
-		return Entry{Meta: Meta{Key: key, ID: id}, Err: err}
+		return store.Entry{Meta: id.meta(key), Err: err}
 	}
 	_, meta, err := s.decodeFile(key, id, data)
 	s.cache.put(key, meta, err, gen)
 	if err != nil {
-		return Entry{Meta: Meta{Key: key, ID: id}, Err: err}
+		return store.Entry{Meta: id.meta(key), Err: err}
 	}
-	return Entry{Meta: meta}
+	return store.Entry{Meta: meta}
+}
+
+// ScanUser is Scan restricted to the decodable sessions of userID: a
+// session file holds its user id only inside the signed data, so every
+// file is scanned (from the metadata cache when unchanged).
+func (s *FileStore) ScanUser(ctx context.Context, userID string, fn func(store.Entry) error) error {
+	return s.Scan(ctx, func(e store.Entry) error {
+		if e.Err != nil || e.UserID != userID {
+			return nil
+		}
+		return fn(e)
+	})
 }

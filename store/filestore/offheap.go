@@ -1,4 +1,4 @@
-package store
+package filestore
 
 import (
 	"unsafe"
@@ -12,8 +12,7 @@ import (
 // there: they hold no pointers, so the collector has nothing to find in
 // them, and outside the heap they do not count towards the heap size that
 // paces collection. A mount caching a million sessions then peaks near
-// cache + a small heap, not twice the cache (issue 7: 150 MiB for a
-// million). Only for pointer-free T.
+// cache + a small heap, not twice the cache. Only for pointer-free T.
 func mapZeroed[T any](n int) ([]T, []byte) {
 	var zero T
 	size := int(unsafe.Sizeof(zero)) * n

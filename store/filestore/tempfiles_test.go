@@ -1,13 +1,15 @@
-package store
+package filestore
 
 import (
 	"context"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"testing"
 	"time"
 )
 
-// gcDuringSave saves key keeping an old mtime and runs gc's temp-file sweep
+// gcDuringSave saves key keeping mtime (when not zero: the file gets it
+// first, and the save keeps the expiry) and runs gc's temp-file sweep
 // at the worst moment: the temp file written and synced, just before the
 // rename. prepare, when not nil, runs on the temp file first. It returns
 // what the sweep removed and the save's error.
@@ -20,14 +22,17 @@ func gcDuringSave(t *testing.T, s *FileStore, key string, mtime time.Time, prepa
 			prepare(tmpName)
 		}
 		var err error
-		removed, err = s.RemoveStaleTemp(ctx, time.Minute, false)
+		removed, err = s.removeStaleTemp(ctx, time.Minute, false)
 		if err != nil {
-			t.Errorf("RemoveStaleTemp: %v", err)
+			t.Errorf("removeStaleTemp: %v", err)
 		}
 		return nil
 	}
 	defer func() { s.hooks.beforeRename = nil }()
-	_, err := s.Save(ctx, key, []byte(`{"edited":true}`), SaveOptions{ModTime: mtime})
+	if !mtime.IsZero() {
+		setMtime(t, s.path(key), mtime)
+	}
+	_, err := s.Save(ctx, key, []byte(`{"edited":true}`), store.SaveOptions{KeepExpiry: !mtime.IsZero()})
 	return removed, err
 }
 
@@ -58,8 +63,8 @@ func TestGCSparesTempFileOfSaveKeepingMtime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fi.ModTime().Equal(old) || !meta.ID.ModTime.Equal(old) {
-		t.Errorf("saved file mtime %v (meta %v), want the kept %v", fi.ModTime(), meta.ID.ModTime, old)
+	if !fi.ModTime().Equal(old) || !meta.ModTime.Equal(old) {
+		t.Errorf("saved file mtime %v (meta %v), want the kept %v", fi.ModTime(), meta.ModTime, old)
 	}
 	assertNoTempFiles(t, s)
 }
@@ -104,7 +109,7 @@ func TestGCRacingSavesKeepingMtime(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := s.RemoveStaleTemp(ctx, time.Minute, false); err != nil {
+			if _, err := s.removeStaleTemp(ctx, time.Minute, false); err != nil {
 				gcDone <- err
 				return
 			}
@@ -112,7 +117,7 @@ func TestGCRacingSavesKeepingMtime(t *testing.T) {
 	}()
 	for i := range 2000 {
 		k := keys[i%len(keys)]
-		if _, err := s.Save(ctx, k, []byte(`{"v":1}`), SaveOptions{ModTime: old}); err != nil {
+		if _, err := s.Save(ctx, k, []byte(`{"v":1}`), store.SaveOptions{KeepExpiry: true}); err != nil {
 			t.Errorf("save %d of %s beside gc: %v", i, k, err)
 			break
 		}

@@ -1,7 +1,8 @@
-package store
+package filestore
 
 import (
 	"context"
+	"github.com/sessionfs/sessionfs/store"
 	"os"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // siteUID and siteGID stand for the web server's user (Debian's nobody and
@@ -77,8 +79,8 @@ func TestSaveKeepsOwnerGroupAndMode(t *testing.T) {
 	save(t, s, key, `{"v":2}`)
 	wantOwner(t, "after a save", s.path(key), siteUID, siteGID, 0o640)
 
-	old := time.Now().Add(-time.Hour)
-	if _, err := s.Save(ctx, key, []byte(`{"v":3}`), SaveOptions{ModTime: old}); err != nil {
+	setMtime(t, s.path(key), time.Now().Add(-time.Hour))
+	if _, err := s.Save(ctx, key, []byte(`{"v":3}`), store.SaveOptions{KeepExpiry: true}); err != nil {
 		t.Fatal(err)
 	}
 	wantOwner(t, "after a save keeping the mtime", s.path(key), siteUID, siteGID, 0o640)
@@ -95,7 +97,7 @@ func TestSaveKeepsOwnerGroupAndMode(t *testing.T) {
 func TestNewSessionGetsDirectoryOwner(t *testing.T) {
 	s := siteStore(t)
 	ctx := context.Background()
-	for _, opt := range []SaveOptions{{MustCreate: true}, {}} {
+	for _, opt := range []store.SaveOptions{{MustCreate: true}, {}} {
 		key := "newmustcreate"
 		if !opt.MustCreate {
 			key = "newbyputsave1"
@@ -128,7 +130,7 @@ func TestRenameAndRekeyKeepOwner(t *testing.T) {
 	if err := os.Chmod(s.path(key), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Rekey(ctx, RekeyOptions{}, nil)
+	res, err := change.Rekey(ctx, s, change.RekeyOptions{}, change.Audit{}, nil)
 	if err != nil || res.Rekeyed != 1 {
 		t.Fatalf("Rekey: %+v %v, want one session rekeyed", res, err)
 	}
@@ -143,7 +145,7 @@ func TestRenameAndRekeyKeepOwner(t *testing.T) {
 		wantOwner(t, "placeholder of the re-keyed session", s.path(renamed), siteUID, 0, 0o640)
 		return nil
 	}
-	if err := s.Rename(ctx, key, renamed); err != nil {
+	if _, err := s.Rename(ctx, key, renamed); err != nil {
 		t.Fatal(err)
 	}
 	wantOwner(t, "after rename", s.path(renamed), siteUID, 0, 0o640)
