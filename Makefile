@@ -54,7 +54,7 @@ stress: deps build
 # floor, measured in one run (integration/bench; several minutes, it writes
 # 1,000,000 session files). BENCHFLAGS passes flags, e.g. BENCHFLAGS='-scale small'.
 bench: deps build
-	$(GO) test -run='^$$' -bench=. -benchmem ./codec/ ./store/
+	$(GO) test -run='^$$' -bench=. -benchmem ./codec/ ./store/...
 	$(GO) run ./integration/bench $(BENCHFLAGS)
 
 # Parts of the same table: the decode rows, the gc rows, the mount rows (with

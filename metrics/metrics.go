@@ -23,7 +23,7 @@ import (
 // computing them scans the whole session directory.
 const DefaultStatsMaxAge = time.Minute
 
-// StatsFunc computes the session figures (FileStore.Stats, or the mount's
+// StatsFunc computes the session figures (store.Store.Stats, or the mount's
 // own, which adds operation counters).
 type StatsFunc func(ctx context.Context) (store.Stats, error)
 
