@@ -9,7 +9,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 	"github.com/sessionfs/sessionfs/store/change"
 )
@@ -96,22 +95,10 @@ func (d *rootDir) sessionExists(ctx context.Context, key string) (bool, error) {
 		return true, nil
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
-	case storedButUndecodable(err):
+	case store.Undecodable(err):
 		return true, nil
 	}
 	return false, err
-}
-
-// storedButUndecodable reports whether a Stat error is about what is
-// stored (it does not decode, or is no session file), not about reading it.
-func storedButUndecodable(err error) bool {
-	for _, target := range []error{codec.ErrBadSignature, codec.ErrCorrupt, codec.ErrUnknownFormat, codec.ErrTooLarge,
-		store.ErrNotRegular, store.ErrTooLarge} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }
 
 // createScratch adds a scratch entry. flags' O_EXCL decides an existing name.

@@ -63,6 +63,19 @@ func Problem(err error) string {
 	return "corrupt"
 }
 
+// Undecodable reports whether err, from Stat or Load, is about what is
+// stored (it does not decode, is over the size bound, or is no session
+// file at all) rather than about reading it.
+func Undecodable(err error) bool {
+	for _, target := range []error{codec.ErrBadSignature, codec.ErrCorrupt, codec.ErrUnknownFormat, codec.ErrTooLarge,
+		ErrNotRegular, ErrTooLarge} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
 // CountStats scans st once and counts its entries at time now, judging
 // expiry with st.Expired; seen, when not nil, is called for every entry
 // (progress). The backend adds what only it knows (TempFiles, TempBytes).

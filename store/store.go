@@ -160,7 +160,10 @@ type Store interface {
 	// Load reads and decodes key's session. An expired session is
 	// returned as it is, with Meta.Expiry saying so.
 	Load(ctx context.Context, key string) (*Session, error)
-	// ReadRaw returns the bytes stored for key and their Version.
+	// ReadRaw returns the bytes stored for key and their Version. Bytes
+	// handed out by the contract (here, in Saved and in Removal) are never
+	// nil when something is stored: an empty value is an empty slice, which
+	// the audit log tells apart from nothing.
 	ReadRaw(ctx context.Context, key string) ([]byte, Version, error)
 	// Scan calls fn for every stored session, expired and undecodable
 	// ones included (Entry.Err), streaming; an error from fn stops it.

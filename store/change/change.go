@@ -64,7 +64,7 @@ func (a Audit) unchanged(ctx context.Context, st store.Store, key string) (raw, 
 			sessionJSON = sess.JSON
 		}
 	}
-	return nonNil(raw), sessionJSON
+	return raw, sessionJSON
 }
 
 // Save saves sessionJSON as key's session (st.Save) and records a create,
@@ -167,13 +167,4 @@ func ClearExpired(ctx context.Context, st store.Store, opt store.ClearOptions, a
 		err = logErr
 	}
 	return res, err
-}
-
-// nonNil keeps an existing empty value (Django's placeholder) distinct
-// from nothing stored in the log's hashes.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

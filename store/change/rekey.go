@@ -136,7 +136,7 @@ func rekeyEntry(ctx context.Context, st store.Store, e store.Entry, target codec
 		item.Outcome, item.Why = RekeySkipped, "removed meanwhile"
 		return item
 	}
-	if err != nil && !undecodable(err) {
+	if err != nil && !store.Undecodable(err) {
 		item.Outcome, item.Err = RekeyError, err
 		return item
 	}
@@ -175,18 +175,6 @@ func rekeyEntry(ctx context.Context, st store.Store, e store.Entry, target codec
 		item.Outcome, item.Why, item.Before, item.After, item.JSON = RekeyDone, why, saved.Before, saved.Raw, sess.JSON
 	}
 	return item
-}
-
-// undecodable reports whether a Load error is about what is stored (it
-// does not decode, or is no session at all) rather than reading it.
-func undecodable(err error) bool {
-	for _, target := range []error{codec.ErrBadSignature, codec.ErrCorrupt, codec.ErrUnknownFormat, codec.ErrTooLarge,
-		store.ErrNotRegular, store.ErrTooLarge} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }
 
 // rekeySkip says why an entry is not re-signed, if it is not.

@@ -45,7 +45,7 @@ func (s *FileStore) RemoveIf(ctx context.Context, key string, dryRun bool, match
 			return store.Removal{Entry: store.Entry{Meta: id.meta(key), Err: err}}, err
 		default:
 			sessionJSON, meta, decErr := s.decodeFile(key, id, data)
-			r = store.Removal{Entry: store.Entry{Meta: meta, Err: decErr}, JSON: sessionJSON, Raw: nonNil(data)}
+			r = store.Removal{Entry: store.Entry{Meta: meta, Err: decErr}, JSON: sessionJSON, Raw: data}
 		}
 		if !match(r.Entry) {
 			r.Raw = nil
@@ -137,7 +137,7 @@ func (s *FileStore) Renew(ctx context.Context, key string, at time.Time, ifMatch
 		meta = id.meta(key)
 	}
 	s.remember(key, meta, err)
-	return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: nonNil(data), Before: nonNil(data)}, nil
+	return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: data, Before: data}, nil
 }
 
 // Rename re-keys a session: the backing file's bytes (not re-encoded, so a
@@ -163,7 +163,7 @@ func (s *FileStore) Rename(ctx context.Context, from, to string) (store.Saved, e
 	}
 	if from == to {
 		sessionJSON, meta, _ := s.decodeFile(from, id, data)
-		return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: nonNil(data)}, nil
+		return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: data}, nil
 	}
 	perms := permsOfStat(&st)
 	w, err := s.writeFile(to, data, writeOptions{mustCreate: true, modTime: id.modTime}, &perms)
@@ -185,5 +185,5 @@ func (s *FileStore) Rename(ctx context.Context, from, to string) (store.Saved, e
 		meta = w.id.meta(to)
 	}
 	s.remember(to, meta, decErr)
-	return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: nonNil(data), Created: true}, nil
+	return store.Saved{Session: store.Session{Meta: meta, JSON: sessionJSON}, Raw: data, Created: true}, nil
 }

@@ -337,16 +337,7 @@ func (s *FileStore) replaced(key string, read bool) (current, error) {
 	case err != nil:
 		return current{}, err
 	}
-	return current{exists: true, id: id, data: nonNil(data)}, nil
-}
-
-// nonNil keeps an existing empty file (Django's placeholder) distinct from
-// no file.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
+	return current{exists: true, id: id, data: data}, nil
 }
 
 // futimens sets the mtime of the open file fd (atime unchanged), to the
