@@ -479,15 +479,87 @@ func (m *memcachedClient) Delete(ctx context.Context, session string) error {
 	return m.del(ctx, session, "")
 }
 
-// Scan lists keys with lru_crawler metadump all (streamed on one
-// connection) and reads each batch of session keys with pipelined mg
-// commands on another. Memory: one batch of values plus 8 bytes per key.
+// Scan lists keys with lru_crawler metadump (streamed on one connection)
+// and reads each batch of session keys with pipelined mg commands on
+// another. Memory: one batch of values plus 8 bytes per key.
+//
+// A metadump silently passes over a slab class the server's crawler is busy
+// with, so Scan compares the classes it dumped with those "stats items" says
+// hold items and dumps the missing ones again (a few times, briefly apart).
+// It stays a best effort: Memcached guarantees no listing.
 func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 	if !m.cfg.Metadump {
 		return fmt.Errorf("%w: Memcached has no listing; sessionfs can list only through lru_crawler metadump "+
 			"(one server, memcached's LRU crawler enabled, dumping not disabled with -X): enable it, or look sessions up by name", ErrUnsupported)
 	}
+	classes, err := m.itemClasses(ctx)
+	if err != nil {
+		return m.fail("stats items", err)
+	}
 	seen := newSeenSet()
+	which := "all"
+	for attempt := 0; ; attempt++ {
+		dumped, err := m.metadump(ctx, which, seen, fn)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for cls, n := range classes {
+			if n > 0 && dumped[cls] == 0 && (which == "all" || strings.Contains(","+which+",", ","+strconv.Itoa(cls)+",")) {
+				missing = append(missing, strconv.Itoa(cls))
+			}
+		}
+		if len(missing) == 0 || attempt == metadumpRetries {
+			return nil
+		}
+		which = strings.Join(missing, ",")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+}
+
+const metadumpRetries = 4
+
+// itemClasses is "stats items": the number of items in each slab class.
+func (m *memcachedClient) itemClasses(ctx context.Context) (map[int]int64, error) {
+	classes := map[int]int64{}
+	err := m.do(ctx, func(c *mcConn) error {
+		if err := m.send(c, []byte("stats items\r\n")); err != nil {
+			return err
+		}
+		for {
+			l, err := m.line(c)
+			if err != nil {
+				return err
+			}
+			if l == "END" {
+				return nil
+			}
+			// STAT items:<class>:number <n>
+			f := strings.Fields(l)
+			if len(f) != 3 || f[0] != "STAT" {
+				return fmt.Errorf("stats items: unexpected line %q", l)
+			}
+			parts := strings.Split(f[1], ":")
+			if len(parts) == 3 && parts[0] == "items" && parts[2] == "number" {
+				cls, err1 := strconv.Atoi(parts[1])
+				n, err2 := strconv.ParseInt(f[2], 10, 64)
+				if err1 == nil && err2 == nil {
+					classes[cls] = n
+				}
+			}
+		}
+	})
+	return classes, err
+}
+
+// metadump runs one "lru_crawler metadump <which>", hands the session
+// values it finds to fn in batches, and counts the keys dumped per class.
+func (m *memcachedClient) metadump(ctx context.Context, which string, seen *seenSet, fn func(Item) error) (map[int]int, error) {
+	dumped := map[int]int{}
 	var batch []string
 	flush := func() error {
 		err := m.readBatch(ctx, batch, fn)
@@ -496,7 +568,7 @@ func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 	}
 	var fnErr error
 	err := m.do(ctx, func(c *mcConn) error {
-		if err := m.send(c, []byte("lru_crawler metadump all\r\n")); err != nil {
+		if err := m.send(c, []byte("lru_crawler metadump "+which+"\r\n")); err != nil {
 			return err
 		}
 		first := true
@@ -515,8 +587,15 @@ func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 				return fmt.Errorf("metadump: unexpected line %q", l)
 			}
 			first = false
-			raw, _, _ := strings.Cut(strings.TrimPrefix(l, "key="), " ")
-			ck, err := unescapeMetadump(raw)
+			f := strings.Fields(l)
+			for _, kv := range f[1:] {
+				if v, ok := strings.CutPrefix(kv, "cls="); ok {
+					if cls, err := strconv.Atoi(v); err == nil {
+						dumped[cls]++
+					}
+				}
+			}
+			ck, err := unescapeMetadump(strings.TrimPrefix(f[0], "key="))
 			if err != nil {
 				continue
 			}
@@ -531,15 +610,15 @@ func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 		}
 	})
 	if fnErr != nil {
-		return fnErr
+		return nil, fnErr
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnsupported) {
-			return fmt.Errorf("memcached %s: %w", m, err)
+			return nil, fmt.Errorf("memcached %s: %w", m, err)
 		}
-		return m.fail("metadump", err)
+		return nil, m.fail("metadump", err)
 	}
-	return flush()
+	return dumped, flush()
 }
 
 // unescapeMetadump decodes the %XX escapes metadump writes keys with.
