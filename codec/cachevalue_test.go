@@ -397,7 +397,24 @@ func TestCacheValuesRoundTripThroughPython(t *testing.T) {
 			t.Errorf("%s: %s", cases[i].Name, l)
 		}
 	}
+	// pickletools walks each of ours opcode by opcode (stack, marks, memo).
+	lines = strings.Split(strings.TrimSpace(string(runPython(t, disPickles, in))), "\n")
+	for i, l := range lines {
+		if l != "ok" {
+			t.Errorf("%s: pickletools: %s", cases[i].Name, l)
+		}
+	}
 }
+
+const disPickles = `
+import base64, io, json, pickletools, sys
+for orig, ours in json.load(sys.stdin):
+    try:
+        pickletools.dis(base64.b64decode(ours), out=io.StringIO())
+        print('ok')
+    except Exception as e:
+        print('ERROR %r' % e)
+`
 
 // readCompressed has Python's own decompressors undo each compressor the
 // way django-redis does, then unpickle.
