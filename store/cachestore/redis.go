@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,7 +29,19 @@ type redisClient struct {
 	rdb  *redis.Client
 }
 
+// redisLog sends go-redis's own messages (dropped connections, redials) to
+// slog at debug level: every failure that matters reaches the caller as an
+// error, and go-redis would otherwise print to stderr.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+var setRedisLogger sync.Once
+
 func newRedis(cfg Config, keys Keys) *redisClient {
+	setRedisLogger.Do(func() { redis.SetLogger(redisLog{}) })
 	opt := &redis.Options{
 		Network:               cfg.Location.Network,
 		Addr:                  cfg.Location.Addr,

@@ -269,6 +269,36 @@ func (s *Server) Stop() {
 }
 
 // Pause stops the server process (SIGSTOP) so that it accepts connections
-// but never answers; Resume continues it.
-func (s *Server) Pause()  { s.cmd.Process.Signal(syscall.SIGSTOP) }
+// but never answers, and returns once every thread of it is stopped (the
+// signal is delivered asynchronously). Resume continues it.
+func (s *Server) Pause() {
+	s.cmd.Process.Signal(syscall.SIGSTOP)
+	tasks := fmt.Sprintf("/proc/%d/task", s.cmd.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if allStopped(tasks) {
+			return
+		}
+	}
+}
+
+// allStopped reports whether every thread under /proc/PID/task is in state T.
+func allStopped(tasks string) bool {
+	ents, err := os.ReadDir(tasks)
+	if err != nil || len(ents) == 0 {
+		return false
+	}
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }
