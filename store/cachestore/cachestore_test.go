@@ -456,3 +456,41 @@ func TestServerGoesAway(t *testing.T) {
 		})
 	}
 }
+
+// A listing of values heavier than scanBytes in all reads them in groups,
+// each once.
+func TestScanGroupsHeavyValues(t *testing.T) {
+	ctx := context.Background()
+	r, m := cachetest.Redis(t), cachetest.Memcached(t)
+	for _, b := range []backend{{"redis", r.URL()}, {"memcached", m.URL()}} {
+		t.Run(b.name, func(t *testing.T) {
+			c := open(t, b.url, func(c *Config) { c.MaxValueSize = 1 << 20 })
+			const n, size = 40, 900 << 10
+			for i := 0; i < n; i++ {
+				v := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+				if _, err := c.Add(ctx, fmt.Sprintf("heavy%027d", i), v, 1, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := map[string]int{}
+			err := c.Scan(ctx, func(it Item) error {
+				if it.Err != nil || len(it.Value) != size {
+					t.Errorf("%s: %d bytes, %v", it.Key, len(it.Value), it.Err)
+				}
+				got[it.Key]++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("listed %d of %d", len(got), n)
+			}
+			for k, times := range got {
+				if times != 1 {
+					t.Errorf("%s listed %d times", k, times)
+				}
+			}
+		})
+	}
+}

@@ -561,9 +561,10 @@ func (m *memcachedClient) itemClasses(ctx context.Context) (map[int]int64, error
 func (m *memcachedClient) metadump(ctx context.Context, which string, seen *seenSet, fn func(Item) error) (map[int]int, error) {
 	dumped := map[int]int{}
 	var batch []string
+	var batchBytes int64
 	flush := func() error {
 		err := m.readBatch(ctx, batch, fn)
-		batch = batch[:0]
+		batch, batchBytes = batch[:0], 0
 		return err
 	}
 	var fnErr error
@@ -601,8 +602,9 @@ func (m *memcachedClient) metadump(ctx context.Context, which string, seen *seen
 			}
 			if s, ok := m.keys.SessionKey(ck); ok && seen.add(ck) {
 				batch = append(batch, s)
+				batchBytes += min(metaSize(f), m.cfg.MaxValueSize+1)
 			}
-			if len(batch) >= m.cfg.ScanCount {
+			if len(batch) >= m.cfg.ScanCount || batchBytes >= scanBytes {
 				if fnErr = flush(); fnErr != nil {
 					return fnErr
 				}
@@ -619,6 +621,19 @@ func (m *memcachedClient) metadump(ctx context.Context, which string, seen *seen
 		return nil, m.fail("metadump", err)
 	}
 	return dumped, flush()
+}
+
+// metaSize is the size= of a metadump line (the item's whole size, a bound
+// on its value's).
+func metaSize(fields []string) int64 {
+	for _, kv := range fields {
+		if v, ok := strings.CutPrefix(kv, "size="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // unescapeMetadump decodes the %XX escapes metadump writes keys with.

@@ -378,10 +378,41 @@ func (c *redisClient) Scan(ctx context.Context, fn func(Item) error) error {
 	}
 }
 
+// readBatch reads a batch of keys: first their lengths (one pipeline), then
+// the values in groups of at most scanBytes, each group in one MULTI. A
+// listing holds one group of values at a time, whatever the values weigh.
 func (c *redisClient) readBatch(ctx context.Context, sessions []string, fn func(Item) error) error {
 	if len(sessions) == 0 {
 		return nil
 	}
+	lens := make([]*redis.IntCmd, len(sessions))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range sessions {
+			lens[i] = p.StrLen(ctx, c.keys.Prefix()+s)
+		}
+		return nil
+	})
+	if err != nil && !isRedisReply(err) {
+		return c.fail("scan: reading lengths", err)
+	}
+	for start := 0; start < len(sessions); {
+		end, bytes := start, int64(0)
+		for end < len(sessions) && (end == start || bytes+min(lens[end].Val(), c.cfg.MaxValueSize+1) <= scanBytes) {
+			bytes += min(lens[end].Val(), c.cfg.MaxValueSize+1)
+			end++
+		}
+		if err := c.readGroup(ctx, sessions[start:end], fn); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// scanBytes bounds the values a listing holds in memory at once.
+const scanBytes = 32 << 20
+
+func (c *redisClient) readGroup(ctx context.Context, sessions []string, fn func(Item) error) error {
 	reads := make([]redisRead, len(sessions))
 	now := time.Now()
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -401,6 +432,7 @@ func (c *redisClient) readBatch(ctx context.Context, sessions []string, fn func(
 		if !found { // expired or deleted since SCAN saw it
 			continue
 		}
+		reads[i] = redisRead{} // let the value go once handed over
 		if err := fn(it); err != nil {
 			return err
 		}
