@@ -18,6 +18,9 @@ var (
 	ErrCorruptJSON   = corrupt("invalid JSON")
 	ErrCorruptPickle = corrupt("invalid or unsupported pickle")
 	ErrNotObject     = corrupt("session is not a dict/object")
+	// ErrForeignObject: a cache value's pickle calls or names a global
+	// outside the allow-list (os.system, a model class, ...).
+	ErrForeignObject = corrupt("the pickle uses a class outside the allow-list")
 
 	// ErrUnknownFormat: the bytes are not shaped like any Django format.
 	ErrUnknownFormat = errors.New("unknown session format")

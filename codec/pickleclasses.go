@@ -42,6 +42,20 @@ type pyTimezone struct {
 
 type pyDecimal struct{ text string }
 
+// pyPytzUTC is pytz.utc (Django before 4.0 made every aware datetime with it).
+type pyPytzUTC struct{}
+
+// pyPytzZone is a pytz zone other than UTC, pytz._p(zone, utcoffset, dst,
+// tzname): recognised as harmless, shown, never rebuilt.
+type pyPytzZone struct{ args []any }
+
+// pyZoneInfo is zoneinfo.ZoneInfo(key), pickled as
+// getattr(ZoneInfo, "_unpickle")(key, fromCache).
+type pyZoneInfo struct {
+	key       string
+	fromCache int64
+}
+
 type opaqueObject struct {
 	class string
 	args  []any
@@ -96,6 +110,12 @@ func findClass(module, name string) (any, error) {
 		return callFunc(newTimezone), nil
 	case "decimal.Decimal":
 		return callFunc(newDecimal), nil
+	case "pytz._UTC":
+		return callFunc(newPytzUTC), nil
+	case "pytz._p":
+		return callFunc(newPytzZone), nil
+	case "builtins.getattr", "__builtin__.getattr":
+		return callFunc(getattrZoneInfo), nil
 	}
 	return &opaqueClass{name: module + "." + name}, nil
 }
@@ -292,6 +312,51 @@ func newDecimal(args ...any) (any, error) {
 		return nil, fmt.Errorf("Decimal: unsupported argument")
 	}
 	return &pyDecimal{text: s}, nil
+}
+
+func newPytzUTC(args ...any) (any, error) {
+	if len(args) != 0 {
+		return nil, fmt.Errorf("pytz._UTC: unsupported arguments")
+	}
+	return &pyPytzUTC{}, nil
+}
+
+func newPytzZone(args ...any) (any, error) {
+	if len(args) < 1 || len(args) > 4 {
+		return nil, fmt.Errorf("pytz._p: unsupported arguments")
+	}
+	for i, a := range args {
+		_, isStr := a.(string)
+		_, isInt := smallInt(a)
+		if i == 0 && !isStr || i > 0 && !isStr && !isInt && a != nil {
+			return nil, fmt.Errorf("pytz._p: unsupported arguments")
+		}
+	}
+	return &pyPytzZone{args: args}, nil
+}
+
+// getattrZoneInfo accepts exactly getattr(zoneinfo.ZoneInfo, "_unpickle"),
+// the way ZoneInfo pickles itself; any other getattr stays an inert record.
+func getattrZoneInfo(args ...any) (any, error) {
+	if len(args) == 2 {
+		c, ok := args[0].(*opaqueClass)
+		if name, _ := args[1].(string); ok && c.name == "zoneinfo.ZoneInfo" && name == "_unpickle" {
+			return callFunc(newZoneInfo), nil
+		}
+	}
+	return &opaqueObject{class: "builtins.getattr", args: args}, nil
+}
+
+func newZoneInfo(args ...any) (any, error) {
+	if len(args) != 2 {
+		return nil, fmt.Errorf("ZoneInfo._unpickle: unsupported arguments")
+	}
+	key, ok := args[0].(string)
+	from, ok2 := smallInt(args[1])
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("ZoneInfo._unpickle: unsupported arguments")
+	}
+	return &pyZoneInfo{key: key, fromCache: from}, nil
 }
 
 // validDate is what Python's datetime accepts: years 1..9999, real days.

@@ -20,6 +20,18 @@ import (
 // form. budget bounds the output: memo references can make a small pickle
 // describe a huge tree.
 func decodePickleSession(p []byte, budget int64) ([]byte, error) {
+	return decodePickle(p, pickleConverter{budget: budget})
+}
+
+// decodeCachePickle is decodePickleSession for values every Django worker
+// unpickles with no signature to vouch for them: a pickle that calls or
+// names any global outside the allow-list is refused (ErrForeignObject)
+// instead of shown, so a planted payload reads as invalid, never as a session.
+func decodeCachePickle(p []byte, budget int64) ([]byte, error) {
+	return decodePickle(p, pickleConverter{budget: budget, strict: true})
+}
+
+func decodePickle(p []byte, conv pickleConverter) ([]byte, error) {
 	v, err := unpickle(p)
 	if err != nil {
 		return nil, err
@@ -27,7 +39,6 @@ func decodePickleSession(p []byte, budget int64) ([]byte, error) {
 	if !isDictPickled(v) {
 		return nil, fmt.Errorf("%w: the pickled value is not a dict", ErrNotObject)
 	}
-	conv := pickleConverter{budget: budget}
 	n, err := conv.node(v, 0)
 	if err != nil {
 		return nil, err
@@ -63,7 +74,10 @@ func unpickle(p []byte) (any, error) {
 	return v, nil
 }
 
-type pickleConverter struct{ budget int64 }
+type pickleConverter struct {
+	budget int64
+	strict bool // refuse globals outside the allow-list instead of showing them
+}
 
 // spend charges n bytes of text plus the memory of one tree node: memo
 // references let a few hundred bytes of pickle describe a tree of billions
@@ -158,6 +172,9 @@ func (c *pickleConverter) node(v any, depth int) (node, error) {
 		if off, ok := plainOffset(x.tz); ok {
 			return tagNode(tagDatetime, strNode(x.isoformat(off))), nil
 		}
+		if off, zone, ok := namedZone(x.tz, x); ok {
+			return tagNode(tagDatetime, strNode(x.isoformat(off)+zone)), nil
+		}
 		return c.opaque("datetime.datetime", []any{x.isoformat(nil)}, x.tz, depth)
 	case *pyDate:
 		return tagNode(tagDate, strNode(fmt.Sprintf("%04d-%02d-%02d", x.year, x.month, x.day))), nil
@@ -176,18 +193,40 @@ func (c *pickleConverter) node(v any, depth int) (node, error) {
 			args = append(args, *x.name)
 		}
 		return c.opaque("datetime.timezone", args, nil, depth)
+	case *pyPytzUTC:
+		return c.opaque("pytz._UTC", nil, nil, depth)
+	case *pyZoneInfo:
+		return c.opaque("zoneinfo.ZoneInfo", []any{x.key}, nil, depth)
+	case *pyPytzZone:
+		return c.opaque("pytz._p", x.args, nil, depth)
 	case *opaqueObject:
+		if c.strict {
+			return node{}, foreign(x.class)
+		}
 		return c.opaque(x.class, x.args, x.state, depth)
 	case *opaqueClass:
+		if c.strict {
+			return node{}, foreign(x.name)
+		}
 		return c.opaque("global", []any{x.name}, nil, depth)
 	case *types.GenericObject:
+		if c.strict {
+			return node{}, foreign(x.Class.Module + "." + x.Class.Name)
+		}
 		return c.opaque(x.Class.Module+"."+x.Class.Name, x.ConstructorArgs, nil, depth)
 	case *types.GenericClass:
+		if c.strict {
+			return node{}, foreign(x.Module + "." + x.Name)
+		}
 		return c.opaque("global", []any{x.Module + "." + x.Name}, nil, depth)
 	case *types.ByteArray:
 		return c.opaque("builtins.bytearray", []any{[]byte(*x)}, nil, depth)
 	}
 	return node{}, fmt.Errorf("%w: unsupported pickled value of Go type %T", ErrCorruptPickle, v)
+}
+
+func foreign(class string) error {
+	return fmt.Errorf("%w: %s (sessionfs neither runs nor rebuilds it)", ErrForeignObject, class)
 }
 
 func bytesNode(b []byte) node {

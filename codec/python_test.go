@@ -139,7 +139,7 @@ func TestPickleVectorsRoundTripThroughPython(t *testing.T) {
 // makeRichPickles has Python pickle every type a session may hold, at the
 // protocols Django used (2 on Python 2, 4 and 5 on Python 3).
 const makeRichPickles = `
-import base64, datetime, decimal, json, pickle, collections
+import base64, datetime, decimal, json, pickle, collections, pytz, zoneinfo
 tz = datetime.timezone
 shared = [1, [2, 3]]
 cases = {
@@ -155,6 +155,9 @@ cases = {
            'time': datetime.time(12, 30, 0, 250), 'delta': datetime.timedelta(days=-1, seconds=5, microseconds=7),
            'dec': decimal.Decimal('1.50'), 'dneg': decimal.Decimal('-1E+3'), 'bytes': b'\x00\xff',
            'nobytes': b'', 'floatset': {1.5}},
+  'zones': {'pytz': datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=pytz.utc),
+            'paris': datetime.datetime(2024, 10, 27, 2, 30, tzinfo=zoneinfo.ZoneInfo('Europe/Paris'), fold=1),
+            'again': datetime.datetime(2024, 7, 1, tzinfo=zoneinfo.ZoneInfo('Europe/Paris'))},
 }
 out = []
 for name, obj in cases.items():

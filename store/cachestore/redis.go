@@ -1,0 +1,460 @@
+package cachestore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// Redis: GET-type reads go in one MULTI (value, TTL and length agree);
+// writes that compare run as Lua scripts, one atomic round trip each. A
+// version is the SHA-1 of the value, which a script computes with
+// redis.sha1hex.
+
+type redisClient struct {
+	cfg  Config
+	keys Keys
+	rdb  *redis.Client
+}
+
+// redisLog sends go-redis's own messages (dropped connections, redials) to
+// slog at debug level: every failure that matters reaches the caller as an
+// error, and go-redis would otherwise print to stderr.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+var setRedisLogger sync.Once
+
+func newRedis(cfg Config, keys Keys) *redisClient {
+	setRedisLogger.Do(func() { redis.SetLogger(redisLog{}) })
+	opt := &redis.Options{
+		Network:               cfg.Location.Network,
+		Addr:                  cfg.Location.Addr,
+		Username:              cfg.Username,
+		Password:              cfg.Password,
+		DB:                    cfg.Location.DB,
+		DialTimeout:           cfg.DialTimeout,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		PoolTimeout:           cfg.DialTimeout + cfg.ReadTimeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1, // a timed-out write may have happened: report it, never repeat it
+		PoolSize:              8,
+		DisableIdentity:       true,
+		Protocol:              2,
+	}
+	if cfg.Location.TLS {
+		host, _, _ := net.SplitHostPort(cfg.Location.Addr)
+		opt.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return &redisClient{cfg: cfg, keys: keys, rdb: redis.NewClient(opt)}
+}
+
+func (c *redisClient) Keys() Keys        { return c.keys }
+func (c *redisClient) String() string    { return c.cfg.Location.String() }
+func (c *redisClient) Close() error      { return c.fail("close", c.rdb.Close()) }
+func (c *redisClient) secrets() []string { return []string{c.cfg.Password} }
+
+// fail wraps a server or network error with the operation and the server,
+// without the password.
+func (c *redisClient) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return redact(fmt.Errorf("redis %s: %s: %w", c, op, err), c.secrets()...)
+}
+
+func (c *redisClient) Ping(ctx context.Context) error {
+	return c.fail("ping", c.rdb.Ping(ctx).Err())
+}
+
+// expiry turns a PTTL answer into an absolute time: -1 is no TTL.
+func expiry(now time.Time, pttl time.Duration) time.Time {
+	if pttl < 0 {
+		return time.Time{}
+	}
+	return now.Add(pttl)
+}
+
+// read is one key's value (at most MaxValueSize+1 bytes of it), length and
+// TTL, queued on a MULTI.
+type redisRead struct {
+	val  *redis.StringCmd
+	size *redis.IntCmd
+	pttl *redis.DurationCmd
+}
+
+func (c *redisClient) queueRead(p redis.Pipeliner, ctx context.Context, ck string) redisRead {
+	return redisRead{
+		val:  p.GetRange(ctx, ck, 0, c.cfg.MaxValueSize), // never more than the limit plus one byte
+		size: p.StrLen(ctx, ck),
+		pttl: p.PTTL(ctx, ck),
+	}
+}
+
+// item makes an Item of a queued read; found is false for a missing key.
+func (c *redisClient) item(r redisRead, session string, now time.Time) (it Item, found bool, err error) {
+	pttl, err := r.pttl.Result()
+	if err != nil {
+		return Item{}, false, err
+	}
+	if pttl == -2 { // no such key (PTTL's answer; GETRANGE gives "" for it)
+		return Item{}, false, nil
+	}
+	it = Item{Key: session, Expiry: expiry(now, pttl)}
+	if it.Size, err = r.size.Result(); err != nil {
+		it.Err = fmt.Errorf("%w: %v", ErrWrongType, err)
+		return it, true, nil
+	}
+	if it.Size > c.cfg.MaxValueSize {
+		it.Err = fmt.Errorf("%w: a value of %d bytes (limit %d)", store.ErrTooLarge, it.Size, c.cfg.MaxValueSize)
+		return it, true, nil
+	}
+	val, err := r.val.Bytes()
+	if err != nil {
+		it.Err = fmt.Errorf("%w: %v", ErrWrongType, err)
+		return it, true, nil
+	}
+	it.Value, it.Version = val, redisVersion(val)
+	return it, true, nil
+}
+
+// ErrWrongType: a key under the session prefix does not hold a string.
+var ErrWrongType = errors.New("the key does not hold a string value")
+
+func (c *redisClient) Get(ctx context.Context, session string) (Item, error) {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return Item{}, err
+	}
+	var r redisRead
+	now := time.Now()
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		r = c.queueRead(p, ctx, ck)
+		return nil
+	})
+	if err != nil && !isRedisReply(err) {
+		return Item{}, c.fail("get "+session, err)
+	}
+	it, found, err := c.item(r, session, now)
+	if err != nil {
+		return Item{}, c.fail("get "+session, err)
+	}
+	if !found {
+		return Item{}, fmt.Errorf("%w: %s", store.ErrNotFound, session)
+	}
+	if it.Err != nil {
+		return Item{}, fmt.Errorf("session %s: %w", session, it.Err)
+	}
+	return it, nil
+}
+
+// isRedisReply reports an error the server answered for one command of a
+// transaction (WRONGTYPE): the other answers are still good.
+func isRedisReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+func ms(d time.Duration) int64 {
+	if m := d.Milliseconds(); m > 0 {
+		return m
+	}
+	return 1
+}
+
+func (c *redisClient) checkTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("cache: TTL %v: Django deletes a session whose expiry age is not positive, never stores it", ttl)
+	}
+	return nil
+}
+
+func (c *redisClient) Add(ctx context.Context, session string, value []byte, flags uint32, ttl time.Duration) (Item, error) {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return Item{}, err
+	}
+	if err := c.checkTTL(ttl); err != nil {
+		return Item{}, err
+	}
+	now := time.Now()
+	ok, err := c.rdb.SetNX(ctx, ck, value, time.Duration(ms(ttl))*time.Millisecond).Result()
+	if err != nil {
+		return Item{}, c.fail("add "+session, err)
+	}
+	if !ok {
+		return Item{}, fmt.Errorf("%w: %s", store.ErrExists, session)
+	}
+	return Item{Key: session, Value: value, Size: int64(len(value)), Expiry: now.Add(ttl), Version: redisVersion(value)}, nil
+}
+
+// Scripts answer -2 for a missing key, -1 for another version, else the
+// PTTL after the change (-1: no TTL).
+const (
+	casScript = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -2 end
+if redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return redis.call('PTTL', KEYS[1])`
+	ttlScript = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -2 end
+if ARGV[1] ~= '' and redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('PTTL', KEYS[1])`
+	delScript = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -2 end
+if redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+return redis.call('DEL', KEYS[1])`
+)
+
+var (
+	casLua = redis.NewScript(casScript)
+	ttlLua = redis.NewScript(ttlScript)
+	delLua = redis.NewScript(delScript)
+)
+
+// scriptAnswer maps a script's -2/-3 to the store's errors.
+func scriptAnswer(session string, n int64) error {
+	switch n {
+	case -2:
+		return fmt.Errorf("%w: %s", store.ErrNotFound, session)
+	case -3:
+		return fmt.Errorf("%w: %s", store.ErrConflict, session)
+	}
+	return nil
+}
+
+func (c *redisClient) versionArg(v Version) (string, error) {
+	if v[0] != 'r' {
+		return "", fmt.Errorf("%w: not a Redis version", store.ErrConflict)
+	}
+	return v.sha1Hex(), nil
+}
+
+func (c *redisClient) CompareAndSet(ctx context.Context, session string, ifMatch Version, value []byte, flags uint32, ttl time.Duration) (Item, error) {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return Item{}, err
+	}
+	if ttl < 0 {
+		return Item{}, c.checkTTL(ttl)
+	}
+	want, err := c.versionArg(ifMatch)
+	if err != nil {
+		return Item{}, err
+	}
+	px := "0"
+	if ttl != KeepTTL {
+		px = strconv.FormatInt(ms(ttl), 10)
+	}
+	now := time.Now()
+	n, err := casLua.Run(ctx, c.rdb, []string{ck}, want, value, px).Int64()
+	if err != nil {
+		return Item{}, c.fail("compare-and-set "+session, err)
+	}
+	if err := scriptAnswer(session, n); err != nil {
+		return Item{}, err
+	}
+	return Item{Key: session, Value: value, Size: int64(len(value)), Expiry: expiry(now, time.Duration(n)*time.Millisecond),
+		Version: redisVersion(value)}, nil
+}
+
+func (c *redisClient) SetTTL(ctx context.Context, session string, ifMatch Version, ttl time.Duration) (Item, error) {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return Item{}, err
+	}
+	if err := c.checkTTL(ttl); err != nil {
+		return Item{}, err
+	}
+	want := ""
+	if !ifMatch.IsZero() {
+		if want, err = c.versionArg(ifMatch); err != nil {
+			return Item{}, err
+		}
+	}
+	now := time.Now()
+	n, err := ttlLua.Run(ctx, c.rdb, []string{ck}, want, ms(ttl)).Int64()
+	if err != nil {
+		return Item{}, c.fail("renew "+session, err)
+	}
+	if err := scriptAnswer(session, n); err != nil {
+		return Item{}, err
+	}
+	return Item{Key: session, Expiry: expiry(now, time.Duration(n)*time.Millisecond), Version: ifMatch}, nil
+}
+
+func (c *redisClient) DeleteIf(ctx context.Context, session string, ifMatch Version) error {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return err
+	}
+	want, err := c.versionArg(ifMatch)
+	if err != nil {
+		return err
+	}
+	n, err := delLua.Run(ctx, c.rdb, []string{ck}, want).Int64()
+	if err != nil {
+		return c.fail("delete "+session, err)
+	}
+	return scriptAnswer(session, n)
+}
+
+func (c *redisClient) Delete(ctx context.Context, session string) error {
+	ck, err := c.keys.CacheKey(session)
+	if err != nil {
+		return err
+	}
+	n, err := c.rdb.Del(ctx, ck).Result()
+	if err != nil {
+		return c.fail("delete "+session, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", store.ErrNotFound, session)
+	}
+	return nil
+}
+
+// globEscape escapes the glob characters of a literal for SCAN MATCH.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Scan walks the keyspace with SCAN MATCH (never KEYS), reads each batch's
+// values and TTLs in one MULTI, and remembers a 64-bit hash of each key it
+// has handed out (SCAN may return a key twice): memory is one batch of
+// values plus 8 bytes per session.
+func (c *redisClient) Scan(ctx context.Context, fn func(Item) error) error {
+	match := globEscape(c.keys.Prefix()) + "*"
+	seen := newSeenSet()
+	var cursor uint64
+	for {
+		keys, next, err := c.rdb.Scan(ctx, cursor, match, int64(c.cfg.ScanCount)).Result()
+		if err != nil {
+			return c.fail("scan", err)
+		}
+		var batch []string
+		for _, ck := range keys {
+			if s, ok := c.keys.SessionKey(ck); ok && seen.add(ck) {
+				batch = append(batch, s)
+			}
+		}
+		if err := c.readBatch(ctx, batch, fn); err != nil {
+			return err
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// readBatch reads a batch of keys: first their lengths (one pipeline), then
+// the values in groups of at most scanBytes, each group in one MULTI. A
+// listing holds one group of values at a time, whatever the values weigh.
+func (c *redisClient) readBatch(ctx context.Context, sessions []string, fn func(Item) error) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	lens := make([]*redis.IntCmd, len(sessions))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range sessions {
+			lens[i] = p.StrLen(ctx, c.keys.Prefix()+s)
+		}
+		return nil
+	})
+	if err != nil && !isRedisReply(err) {
+		return c.fail("scan: reading lengths", err)
+	}
+	for start := 0; start < len(sessions); {
+		end, bytes := start, int64(0)
+		for end < len(sessions) && (end == start || bytes+min(lens[end].Val(), c.cfg.MaxValueSize+1) <= scanBytes) {
+			bytes += min(lens[end].Val(), c.cfg.MaxValueSize+1)
+			end++
+		}
+		if err := c.readGroup(ctx, sessions[start:end], fn); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// scanBytes bounds the values a listing holds in memory at once.
+const scanBytes = 32 << 20
+
+func (c *redisClient) readGroup(ctx context.Context, sessions []string, fn func(Item) error) error {
+	reads := make([]redisRead, len(sessions))
+	now := time.Now()
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, s := range sessions {
+			reads[i] = c.queueRead(p, ctx, c.keys.Prefix()+s)
+		}
+		return nil
+	})
+	if err != nil && !isRedisReply(err) {
+		return c.fail("scan: reading values", err)
+	}
+	for i, s := range sessions {
+		it, found, err := c.item(reads[i], s, now)
+		if err != nil {
+			return c.fail("scan: reading "+s, err)
+		}
+		if !found { // expired or deleted since SCAN saw it
+			continue
+		}
+		reads[i] = redisRead{} // let the value go once handed over
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seenSet holds 64-bit hashes of keys, seeded per scan so that no one can
+// choose keys that collide.
+type seenSet struct {
+	seed maphash.Seed
+	m    map[uint64]struct{}
+}
+
+func newSeenSet() *seenSet { return &seenSet{seed: maphash.MakeSeed(), m: map[uint64]struct{}{}} }
+
+// add reports whether key was new.
+func (s *seenSet) add(key string) bool {
+	h := maphash.String(s.seed, key)
+	if _, dup := s.m[h]; dup {
+		return false
+	}
+	s.m[h] = struct{}{}
+	return true
+}
