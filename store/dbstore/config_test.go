@@ -94,15 +94,15 @@ func TestParseURLRefuses(t *testing.T) {
 
 func TestHasPassword(t *testing.T) {
 	for url, want := range map[string]bool{
-		"postgres://app:pw@db/site":          true,
-		"postgres://app@db/site":             false,
-		"postgres://app:@db/site":            false, // an empty password reveals nothing
-		"postgres://app@db/site?password=pw": true,
+		"postgres://app:pw@db/site":            true,
+		"postgres://app@db/site":               false,
+		"postgres://app:@db/site":              false, // an empty password reveals nothing
+		"postgres://app@db/site?password=pw":   true,
 		"postgres://app@db/site?sslpassword=k": true,
-		"mysql://app@db/site?passwd=pw":      true,
-		"mysql://app:p%3Aw@db/site":          true,
-		"sqlite:////srv/db.sqlite3":          false,
-		"postgres://app:pw@db:bad/site":      true, // unparsable port: still a password
+		"mysql://app@db/site?passwd=pw":        true,
+		"mysql://app:p%3Aw@db/site":            true,
+		"sqlite:////srv/db.sqlite3":            false,
+		"postgres://app:pw@db:bad/site":        true, // unparsable port: still a password
 	} {
 		if got := HasPassword(url); got != want {
 			t.Errorf("HasPassword(%q) = %v, want %v", url, got, want)
