@@ -126,6 +126,9 @@ def user_sessions_store(DBStore):
             obj.user_agent = "djsession.py"
             return obj
 
+    # The salts come from __qualname__: make it the module-level name
+    # django-user-sessions' class has.
+    SessionStore.__qualname__ = "SessionStore"
     return SessionStore
 
 
