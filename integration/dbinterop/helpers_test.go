@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,4 +267,14 @@ func sameJSON(t testing.TB, what, got, want string) {
 func keyOf(prefix string, i int) string {
 	k := fmt.Sprintf("%s%d", prefix, i)
 	return k + strings.Repeat("0", 32-len(k))
+}
+
+// netListenFree is a loopback port nothing listens on.
+func netListenFree() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -607,3 +607,32 @@ func (d *Database) AdminExec(t testing.TB, stmts ...string) {
 		}
 	}
 }
+
+// djangoDDL is what `manage.py migrate` of django.contrib.sessions creates
+// (Django 3.2 to 5.2).
+var djangoDDL = map[dbstore.Engine][]string{
+	dbstore.PostgreSQL: {
+		`CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL)`,
+		`CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
+		`CREATE INDEX "django_session_session_key_c0390e0f_like" ON "django_session" ("session_key" varchar_pattern_ops)`,
+	},
+	dbstore.MySQL: {
+		"CREATE TABLE `django_session` (`session_key` varchar(40) NOT NULL PRIMARY KEY, `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL)",
+		"CREATE INDEX `django_session_expire_date_a5c62663` ON `django_session` (`expire_date`)",
+	},
+}
+
+// CreateSessionTable creates django_session as Django's migration does,
+// for tests that need the table without running Django.
+func (d *Database) CreateSessionTable(t testing.TB) {
+	t.Helper()
+	d.Exec(t, djangoDDL[d.Server.Engine]...)
+}
+
+// ConfigVia is Config over TCP through proxy p.
+func (d *Database) ConfigVia(t testing.TB, p *Proxy) dbstore.Config {
+	t.Helper()
+	cfg := d.Config(t, false)
+	cfg.Host, cfg.Port = p.Host, p.Port
+	return cfg
+}
