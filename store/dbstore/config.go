@@ -307,6 +307,17 @@ func (c *Config) postgresFromURL() error {
 		}
 		delete(c.Options, "host")
 	}
+	if p, ok := c.Options["port"]; ok {
+		// libpq's port also names a unix socket (.s.PGSQL.<port>).
+		if c.Port == 0 {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 65535 {
+				return fmt.Errorf("bad port %q in database URL", p)
+			}
+			c.Port = n
+		}
+		delete(c.Options, "port")
+	}
 	if s, ok := c.Options["currentSchema"]; ok {
 		// dj-database-url turns currentSchema into a search_path option.
 		c.Options["options"] = strings.TrimSpace(c.Options["options"] + " -c search_path=" + s)

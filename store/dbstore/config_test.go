@@ -25,6 +25,7 @@ func TestParseURL(t *testing.T) {
 		{url: "postgres://app@[::1]:5432/site", want: Config{Engine: PostgreSQL, Host: "::1", Port: 5432, User: "app", Name: "site"}},
 		{url: "postgres://app@%2Fvar%2Frun%2Fpostgresql/site", want: Config{Engine: PostgreSQL, Host: "/var/run/postgresql", User: "app", Name: "site"}},
 		{url: "postgres://app@/site?host=/run/pg", want: Config{Engine: PostgreSQL, Host: "/run/pg", User: "app", Name: "site"}},
+		{url: "postgres://app@%2Frun%2Fpg/site?port=5433", want: Config{Engine: PostgreSQL, Host: "/run/pg", Port: 5433, User: "app", Name: "site"}},
 		{url: "pgsql:///site", want: Config{Engine: PostgreSQL, Name: "site"}},
 		{url: "postgres://app:s3cr%40t@db/site", want: Config{Engine: PostgreSQL, Host: "db", User: "app", Password: "s3cr@t", Name: "site"}},
 		{url: "postgres://app@db/site?currentSchema=tenant1",
