@@ -395,6 +395,9 @@ func (c Config) String() string {
 
 // target names the server: host:port or the socket path.
 func (c Config) target() string {
+	if c.Engine == SQLite {
+		return c.Name
+	}
 	host := c.Host
 	if strings.HasPrefix(host, "/") {
 		return host

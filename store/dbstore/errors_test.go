@@ -1,6 +1,7 @@
 package dbstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,6 +53,25 @@ func TestPgKinds(t *testing.T) {
 		kinds := pgKinds(&pgconn.PgError{Code: code})
 		if len(kinds) != 1 || kinds[0] != want {
 			t.Errorf("%s: %v, want %v", code, kinds, want)
+		}
+	}
+}
+
+// A configuration error from pgx's parser (before any connection) quotes
+// the connection string: the password is not in it.
+func TestOpenConfigErrorHidesPassword(t *testing.T) {
+	const pw = "s3cret-in-the-url"
+	for _, url := range []string{
+		"postgres://app:" + pw + "@127.0.0.1:1/site?sslmode=bogus",
+		"postgres://app:" + pw + "@127.0.0.1:1/site?target_session_attrs=bogus",
+	} {
+		c, err := ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(context.Background(), c)
+		if err == nil || strings.Contains(err.Error(), pw) {
+			t.Errorf("Open: %v", err)
 		}
 	}
 }

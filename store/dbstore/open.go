@@ -26,10 +26,13 @@ import (
 func openSQLite(c Config) (*sql.DB, error) {
 	fi, err := os.Stat(c.Name)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite database: %w (is this the site's DATABASES NAME? run `manage.py migrate` to create it)", err)
+		return nil, &dbError{
+			msg:   fmt.Sprintf("%v (is this the site's DATABASES NAME? `manage.py migrate` creates it)", err),
+			kinds: []error{ErrUnavailable},
+		}
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("sqlite database %s is not a regular file", c.Name)
+		return nil, &dbError{msg: c.Name + " is not a regular file", kinds: []error{ErrUnavailable}}
 	}
 	q := url.Values{}
 	q.Set("mode", "rw")
@@ -93,14 +96,14 @@ func keywordValues(kv map[string]string) string {
 }
 
 // mysqlLogger sends the driver's own log lines (closed idle connections and
-// the like) to slog at debug level instead of stderr.
-type mysqlLogger struct{}
+// the like) to slog at debug level instead of stderr, redacted.
+type mysqlLogger struct{ r redactor }
 
-func (mysqlLogger) Print(v ...any) { slog.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
+func (l mysqlLogger) Print(v ...any) { slog.Debug("mysql driver", "msg", l.r.redact(fmt.Sprint(v...))) }
 
 // openMySQL configures go-sql-driver/mysql. It reads no option files
 // (~/.my.cnf): the password comes from the URL.
-func openMySQL(c Config) (*sql.DB, error) {
+func openMySQL(c Config, r redactor) (*sql.DB, error) {
 	mc := mysql.NewConfig()
 	mc.User = c.User
 	mc.Passwd = string(c.Password)
@@ -127,7 +130,7 @@ func openMySQL(c Config) (*sql.DB, error) {
 	mc.ClientFoundRows = true
 	mc.ParseTime = false    // expire_date is read as text and converted by the clock
 	mc.MaxAllowedPacket = 0 // ask the server, so large session_data goes out in pieces
-	mc.Logger = mysqlLogger{}
+	mc.Logger = mysqlLogger{r}
 	charset := "utf8mb4"
 	if cs := c.Options["charset"]; cs != "" {
 		charset = cs

@@ -101,7 +101,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	case PostgreSQL:
 		s.db, password, err = openPostgres(cfg)
 	case MySQL:
-		s.db, err = openMySQL(cfg)
+		s.db, err = openMySQL(cfg, newRedactor(string(cfg.Password)))
 	}
 	s.errs = errorWrapper{newRedactor(string(cfg.Password), password)}
 	if err != nil {
