@@ -102,7 +102,7 @@ func TestGuardedUpdatesDuringDjangoSaves(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			applied, conflicts := 0, 0
-			end := time.Now().Add(1500 * time.Millisecond)
+			end := time.Now().Add(time.Second)
 			for i := 0; time.Now().Before(end); i++ {
 				r, err := s.store.Get(ctx, k)
 				if err != nil {
@@ -148,6 +148,9 @@ func TestGuardedUpdatesDuringDjangoSaves(t *testing.T) {
 func TestClearExpiredMatchesDjango(t *testing.T) {
 	for _, engine := range engines {
 		for _, o := range []siteOptions{{}, {noTZ: true, timeZone: "America/Sao_Paulo"}} {
+			if engine == dbstore.PostgreSQL && o.noTZ {
+				continue // instants: the zone settings do not reach the column
+			}
 			t.Run(o.name(engine), func(t *testing.T) {
 				ctx := context.Background()
 				s := newSite(t, engine, o)
