@@ -162,15 +162,15 @@ func start(engine dbstore.Engine) (srv *Server, missing string, err error) {
 
 // serviceUser is the account a server runs as: the package's system user
 // when we are root, ourselves otherwise.
-func serviceUser(name string) (*user.User, bool, error) {
+func serviceUser(name string) (*user.User, error) {
 	if os.Geteuid() != 0 {
-		return nil, false, nil
+		return nil, nil
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, false, fmt.Errorf("running as root needs the %s user (created by the server's Debian package): %w", name, err)
+		return nil, fmt.Errorf("running as root needs the %s user (created by the server's Debian package): %w", name, err)
 	}
-	return u, true, nil
+	return u, nil
 }
 
 // newDir makes the server's directory, owned by the service user.
@@ -312,7 +312,7 @@ func (s *Server) waitReady(open func() (*sql.DB, error)) error {
 }
 
 func startPostgres() (*Server, error) {
-	u, _, err := serviceUser("postgres")
+	u, err := serviceUser("postgres")
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +359,7 @@ func startPostgres() (*Server, error) {
 }
 
 func startMariaDB() (*Server, error) {
-	u, _, err := serviceUser("mysql")
+	u, err := serviceUser("mysql")
 	if err != nil {
 		return nil, err
 	}
