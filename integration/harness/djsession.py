@@ -6,9 +6,10 @@ object from stdin:
     {"settings": {...harness.Settings...}, "op": "decode", "req": ...}
 
 configures Django with settings.configure() (SESSION_ENGINE = the file
-backend, or the database backend when settings name a database), runs the op over the whole batch (importing Django costs ~0.3 s, so
-every op takes a list) and writes {"resp": ...} as JSON to stdout. Any
-unexpected exception ends the process with a traceback on stderr and exit 1.
+backend, or the database backend when settings name a database), runs the
+op over the whole batch (importing Django costs ~0.3 s, so every op takes a
+list) and writes {"resp": ...} as JSON to stdout. Any unexpected exception
+ends the process with a traceback on stderr and exit 1.
 
 Only public Django APIs are used: SessionStore().encode/decode, the
 backends' load/save/exists/create/delete/clear_expired, the session model,
