@@ -102,3 +102,20 @@ func TestClearExpiredBatchesOnServers(t *testing.T) {
 		})
 	}
 }
+
+// The row operations and their guards on the servers (SQLite's run in
+// TestSQLiteRowOperations).
+func TestRowOperationsOnServers(t *testing.T) {
+	for name, srv := range map[string]func(testing.TB) *dbtest.Server{"postgresql": dbtest.Postgres, "mariadb": dbtest.MariaDB} {
+		t.Run(name, func(t *testing.T) {
+			db := srv(t).NewDatabase(t)
+			db.CreateSessionTable(t)
+			s, err := dbstore.Open(context.Background(), db.Config(t, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			testRowOperations(t, s, func(q string) { db.Exec(t, q) })
+		})
+	}
+}

@@ -99,9 +99,19 @@ var t0 = time.Date(2026, 11, 25, 19, 43, 17, 950467_000, time.UTC)
 func key(i int) string { return fmt.Sprintf("k%031d", i) }
 
 func TestSQLiteRowOperations(t *testing.T) {
-	ctx := context.Background()
 	path := sqliteFile(t, djangoSQLiteDDL)
 	s := openSQLite(t, sqliteConfig(t, path))
+	testRowOperations(t, s, func(q string) { rawExec(t, path, q) })
+	// The stored text is what Django writes: naive UTC, Python's str().
+	if got := rawText(t, path, `SELECT CAST(expire_date AS TEXT) FROM django_session WHERE session_key = ?`, key(9)); got != "2026-11-25 19:43:17.950467" {
+		t.Errorf("stored expire_date %q", got)
+	}
+}
+
+// testRowOperations runs every row operation and its guards on an empty
+// django_session; outside runs SQL as another writer (Django) would.
+func testRowOperations(t *testing.T, s *dbstore.Store, outside func(q string)) {
+	ctx := context.Background()
 	sc := s.Schema()
 	if sc.KeyMaxLen != 40 || sc.UserIndex || len(sc.CreateBlockers) != 0 {
 		t.Fatalf("schema of Django's table: %+v", sc)
@@ -114,9 +124,8 @@ func TestSQLiteRowOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The stored text is what Django writes: naive UTC, Python's str().
-	if got := rawText(t, path, `SELECT CAST(expire_date AS TEXT) FROM django_session WHERE session_key = ?`, key(1)); got != "2026-11-25 19:43:17.950467" {
-		t.Errorf("stored expire_date %q", got)
+	if _, err := s.Insert(ctx, key(9), "data-9", t0); err != nil {
+		t.Fatal(err)
 	}
 	r, err := s.Get(ctx, key(1))
 	if err != nil {
@@ -134,6 +143,9 @@ func TestSQLiteRowOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, _ := s.Get(ctx, key(1)); !got.Version.Equal(u.Version) {
+		t.Errorf("UpdateIf returned %+v, the row is %+v", u, got)
+	}
 	if _, err := s.UpdateIf(ctx, key(1), r.Version, "data-3", t0); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("UpdateIf with a stale version: %v", err)
 	}
@@ -141,8 +153,14 @@ func TestSQLiteRowOperations(t *testing.T) {
 	if _, err := s.UpdateIf(ctx, key(1), u.Version, "data-2", t0.Add(time.Hour)); err != nil {
 		t.Errorf("UpdateIf to the same values: %v", err)
 	}
+	// A change of case alone is a change (MySQL's collation ignores case).
+	outside(fmt.Sprintf(`UPDATE django_session SET session_data = 'DATA-2' WHERE session_key = '%s'`, key(1)))
+	if _, err := s.UpdateIf(ctx, key(1), u.Version, "data-4", t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateIf after a change of case: %v", err)
+	}
 	// Only the expiry changing is a change too.
-	rawExec(t, path, `UPDATE django_session SET expire_date = '2030-01-01 00:00:00' WHERE session_key = ?`, key(1))
+	u, _ = s.Get(ctx, key(1))
+	outside(fmt.Sprintf(`UPDATE django_session SET expire_date = '2030-01-01 00:00:00' WHERE session_key = '%s'`, key(1)))
 	if _, err := s.UpdateIf(ctx, key(1), u.Version, "data-4", t0); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("UpdateIf after an expiry change: %v", err)
 	}
@@ -159,14 +177,14 @@ func TestSQLiteRowOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Get(ctx, key(3)); !got.Version.Equal(moved.Version) || got.Data != "data-2" {
+	if got, _ := s.Get(ctx, key(3)); !got.Version.Equal(moved.Version) || got.Data != "DATA-2" {
 		t.Errorf("renamed row %+v", got)
 	}
 	if _, err := s.RenameIf(ctx, key(1), r.Version, key(4)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RenameIf of a moved row: %v", err)
 	}
 
-	// DeleteIf: stale version conflicts, current one deletes; then gone.
+	// DeleteIf: the current version deletes; then gone; a stale one conflicts.
 	if err := s.DeleteIf(ctx, key(3), r.Version); err != nil {
 		t.Fatalf("DeleteIf with the current version: %v", err)
 	}
@@ -174,7 +192,7 @@ func TestSQLiteRowOperations(t *testing.T) {
 		t.Errorf("DeleteIf of a removed row: %v", err)
 	}
 	k2, _ := s.Get(ctx, key(2))
-	rawExec(t, path, `UPDATE django_session SET session_data = 'changed' WHERE session_key = ?`, key(2))
+	outside(fmt.Sprintf(`UPDATE django_session SET session_data = 'changed' WHERE session_key = '%s'`, key(2)))
 	if err := s.DeleteIf(ctx, key(2), k2.Version); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("DeleteIf of a changed row: %v", err)
 	}
