@@ -35,7 +35,10 @@ func TestDjangoAndSessionfsShareRows(t *testing.T) {
 				// the connection's zone, which this test does not look at.
 				o.dbTimeZone = ""
 			}
-			t.Run(o.name(engine), func(t *testing.T) { testShareRows(t, engine, o) })
+			t.Run(o.name(engine), func(t *testing.T) {
+				t.Parallel() // each site has its own database; Django's start-up dominates
+				testShareRows(t, engine, o)
+			})
 		}
 	}
 }

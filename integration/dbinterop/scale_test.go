@@ -15,7 +15,7 @@ import (
 // scaleRows is the table size of the memory test: its session_data alone
 // is several times the heap bound the scan must stay under.
 const (
-	scaleRows     = 300_000
+	scaleRows     = 200_000
 	scaleDataSize = 400
 	scaleHeapMax  = 24 << 20
 )
