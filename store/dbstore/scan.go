@@ -29,7 +29,7 @@ const (
 // one short statement, read whole and released before fn runs, so fn may
 // call the Store, nothing locks the table between pages, and memory stays
 // bounded by one page whatever the table's size. Rows written or removed
-// during a scan may or may not be seen; no row is seen twice. Keys are
+// during a scan may or may not be seen; no key is seen twice. Keys are
 // returned as stored, also those that are not Django's shape (CheckKey
 // tells them). An error from fn stops the scan and is returned.
 func (s *Store) Scan(ctx context.Context, opt ScanOptions, fn func(Row) error) error {
