@@ -84,7 +84,7 @@ func TestGuardedUpdatesDuringDjangoSaves(t *testing.T) {
 			go func() {
 				done <- s.dj.Run(ctx, s.settings, harness.OpLoopSave, harness.LoopSaveRequest{
 					Sessions:  []harness.SaveItem{{Key: k, Data: json.RawMessage(djState)}},
-					Seconds:   20,
+					Seconds:   10, // a bound should the test die before writing the stop file
 					ReadyFile: ready,
 					StopFile:  stop,
 				}, &loop)

@@ -84,10 +84,16 @@ type sharedServer struct {
 }
 
 // Postgres returns the shared PostgreSQL 15 server of this test process.
-func Postgres(t testing.TB) *Server { return sharedOf(t, dbstore.PostgreSQL) }
+func Postgres(t testing.TB) *Server {
+	t.Helper()
+	return sharedOf(t, dbstore.PostgreSQL)
+}
 
 // MariaDB returns the shared MariaDB server of this test process.
-func MariaDB(t testing.TB) *Server { return sharedOf(t, dbstore.MySQL) }
+func MariaDB(t testing.TB) *Server {
+	t.Helper()
+	return sharedOf(t, dbstore.MySQL)
+}
 
 func sharedOf(t testing.TB, engine dbstore.Engine) *Server {
 	t.Helper()
