@@ -62,6 +62,18 @@ type Settings struct {
 	// which is how a project changes the salts: format C uses
 	// "django.contrib.sessions."+StoreClass, format B "django.contrib.sessions"+StoreClass.
 	StoreClass string `json:"store_class,omitempty"`
+	// Database, when set, is DATABASES["default"] (ENGINE, NAME, USER,
+	// PASSWORD, HOST, PORT, TIME_ZONE, OPTIONS), and the session engine is
+	// Django's database backend instead of the file backend.
+	Database map[string]any `json:"database,omitempty"`
+	// UseTZ is USE_TZ (nil: True). TimeZone is TIME_ZONE ("" = Django's
+	// default); it also becomes the process's TZ, as with a settings module.
+	UseTZ    *bool  `json:"use_tz,omitempty"`
+	TimeZone string `json:"time_zone,omitempty"`
+	// SessionModel "user_sessions" serves sessions from a custom session
+	// model shaped like django-user-sessions' (table user_sessions_session:
+	// an indexed user_id, NOT NULL user_agent and last_activity).
+	SessionModel string `json:"session_model,omitempty"`
 }
 
 // cacheDir is where install-deps.sh unpacks Django 4.2 and 5.2.

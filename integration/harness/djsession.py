@@ -6,12 +6,14 @@ object from stdin:
     {"settings": {...harness.Settings...}, "op": "decode", "req": ...}
 
 configures Django with settings.configure() (SESSION_ENGINE = the file
-backend), runs the op over the whole batch (importing Django costs ~0.3 s, so
-every op takes a list) and writes {"resp": ...} as JSON to stdout. Any
-unexpected exception ends the process with a traceback on stderr and exit 1.
+backend, or the database backend when settings name a database), runs the
+op over the whole batch (importing Django costs ~0.3 s, so every op takes a
+list) and writes {"resp": ...} as JSON to stdout. Any unexpected exception
+ends the process with a traceback on stderr and exit 1.
 
-Only public Django APIs are used: SessionStore().encode/decode, and the file
-backend's load/save/exists/create/delete/clear_expired.
+Only public Django APIs are used: SessionStore().encode/decode, the
+backends' load/save/exists/create/delete/clear_expired, the session model,
+and the migrate command.
 """
 
 import json
@@ -46,6 +48,17 @@ def configure(s):
         conf["SESSION_COOKIE_AGE"] = s["cookie_age"]
     if s.get("hashing_algorithm"):
         conf["DEFAULT_HASHING_ALGORITHM"] = s["hashing_algorithm"]
+    if s.get("database"):
+        conf["DATABASES"] = {"default": s["database"]}
+        conf["SESSION_ENGINE"] = "django.contrib.sessions.backends.db"
+    if s.get("use_tz") is not None:
+        conf["USE_TZ"] = bool(s["use_tz"])
+    if s.get("time_zone"):
+        conf["TIME_ZONE"] = s["time_zone"]
+        # A settings module makes Django set the process zone; configure()
+        # does not, and naive datetimes (USE_TZ=False) are local time.
+        os.environ["TZ"] = s["time_zone"]
+        time.tzset()
     ser = s.get("serializer") or "json"
     if ser == "json":
         conf["SESSION_SERIALIZER"] = "django.contrib.sessions.serializers.JSONSerializer"
@@ -58,15 +71,65 @@ def configure(s):
     settings.configure(**conf)
     django.setup()
 
-    from django.contrib.sessions.backends.file import SessionStore
     from django.utils.module_loading import import_string
 
+    if s.get("database"):
+        from django.contrib.sessions.backends.db import SessionStore
+    else:
+        from django.contrib.sessions.backends.file import SessionStore
+
     import_string(conf["SESSION_SERIALIZER"])  # fail now, not inside encode
+    if s.get("session_model") == "user_sessions":
+        SessionStore = user_sessions_store(SessionStore)
+    elif s.get("session_model"):
+        raise ValueError("unknown session model %r" % s["session_model"])
     name = s.get("store_class") or ""
     if name:
         # A subclass is how a project changes the salts: Django derives them
         # from the class name (spec section 1).
         return type(name, (SessionStore,), {"__qualname__": name})
+    return SessionStore
+
+
+def user_sessions_store(DBStore):
+    """A custom session model shaped like django-user-sessions' Session.
+
+    Table user_sessions_session: Django's three columns plus an indexed
+    user_id (an integer, as the foreign key to the user is) and NOT NULL
+    user_agent and last_activity, which the model fills on every save. The
+    store keeps the class name SessionStore, as django-user-sessions does,
+    so the salts are Django's.
+    """
+    from django.contrib.sessions.base_session import AbstractBaseSession
+    from django.db import models
+
+    class UserSession(AbstractBaseSession):
+        user_id = models.IntegerField(null=True, db_index=True)
+        user_agent = models.CharField(max_length=200)
+        last_activity = models.DateTimeField(auto_now=True)
+        ip = models.GenericIPAddressField(null=True, blank=True)
+
+        class Meta:
+            app_label = "sessions"
+            db_table = "user_sessions_session"
+
+    class SessionStore(DBStore):
+        custom_model = UserSession
+
+        @classmethod
+        def get_model_class(cls):
+            return UserSession
+
+        def create_model_instance(self, data):
+            obj = super().create_model_instance(data)
+            uid = data.get("_auth_user_id")
+            obj.user_id = int(uid) if uid is not None else None
+            obj.user_agent = "djsession.py"
+            return obj
+
+    # The salts come from __qualname__: make it the module-level name
+    # django-user-sessions' class has.
+    SessionStore.__qualname__ = "SessionStore"
     return SessionStore
 
 
@@ -126,12 +189,20 @@ def session_path(key):
     return os.path.join(directory, settings.SESSION_COOKIE_NAME + (key or ""))
 
 
+def present(Store, key):
+    """Whether the backend holds key: the file, or the row (expired or not)."""
+    from django.conf import settings
+
+    if settings.SESSION_ENGINE.endswith(".db"):
+        return Store.get_model_class().objects.filter(session_key=key).exists()
+    return os.path.exists(session_path(key))
+
+
 def op_load(Store, req):
     out = []
     for key in req:
         s = Store(session_key=key)
-        path = session_path(key)
-        existed = os.path.exists(path)
+        existed = present(Store, key)
         try:
             data = s.load()
         except Exception as e:
@@ -143,7 +214,7 @@ def op_load(Store, req):
             "key": s.session_key,  # None: key dropped; a new key: load() created one
             "key_kept": s.session_key == key,
             "existed": existed,
-            "exists_after": os.path.exists(path),
+            "exists_after": present(Store, key),
         })
     return out
 
@@ -201,6 +272,31 @@ def op_login(Store, req):
         s.save(must_create=True)
         out.append({"key": s.session_key, "data": data})
     return out
+
+
+def op_migrate(Store, req):
+    """manage.py migrate of the installed apps (sessions, auth,
+    contenttypes); a custom session model's table is created from the
+    model, as its own migration would. Returns the database's tables."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    model = getattr(Store, "custom_model", None)
+    if model is not None and model._meta.db_table not in connection.introspection.table_names():
+        with connection.schema_editor() as editor:
+            editor.create_model(model)
+    return sorted(connection.introspection.table_names())
+
+
+def op_rows(Store, req):
+    """The session model's rows as Django reads them: req is a list of keys,
+    or null for all. expire_date is Django's datetime in ISO 8601: aware
+    (UTC) with USE_TZ, naive local time without."""
+    qs = Store.get_model_class().objects.order_by("session_key")
+    if req is not None:
+        qs = qs.filter(session_key__in=req)
+    return [{"key": r.session_key, "data": r.session_data, "expire_date": r.expire_date.isoformat()} for r in qs]
 
 
 def op_clear_expired(Store, req):

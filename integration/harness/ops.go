@@ -10,12 +10,14 @@ const (
 	OpInfo         = "info"          // req nil -> Info
 	OpEncode       = "encode"        // []json.RawMessage -> []string (SessionStore().encode)
 	OpDecode       = "decode"        // []string -> []DecodeResult (SessionStore().decode)
-	OpSave         = "save"          // []SaveItem -> []SaveResult (file backend save)
-	OpLoad         = "load"          // []string keys -> []LoadResult (file backend load)
+	OpSave         = "save"          // []SaveItem -> []SaveResult (the backend's save)
+	OpLoad         = "load"          // []string keys -> []LoadResult (the backend's load)
 	OpExists       = "exists"        // []string keys -> []bool
 	OpCreate       = "create"        // []json.RawMessage -> []string new keys
 	OpDelete       = "delete"        // []string keys -> nil
 	OpClearExpired = "clear_expired" // nil -> nil (SessionStore.clear_expired())
+	OpMigrate      = "migrate"       // nil -> []string tables (manage.py migrate; Settings.Database)
+	OpRows         = "rows"          // []string keys or nil for all -> []Row (the session model's rows)
 	OpLogin        = "login"         // []LoginItem -> []LoginResult (django.contrib.auth login(), saved under Key)
 	OpLoopSave     = "loop_save"     // LoopSaveRequest -> LoopResult
 	OpLoopLoad     = "loop_load"     // LoopLoadRequest -> LoopResult
@@ -70,13 +72,13 @@ type SaveResult struct {
 	Error string `json:"error"`
 }
 
-// LoadResult is SessionStore(key).load() of the file backend.
+// LoadResult is SessionStore(key).load().
 type LoadResult struct {
 	OK          bool            `json:"ok"` // false: load raised Error (e.g. UnicodeDecodeError, binascii.Error)
 	Data        json.RawMessage `json:"data"`
 	Key         *string         `json:"key"`      // session_key after load: nil = dropped (missing file, invalid key)
 	KeyKept     bool            `json:"key_kept"` // load kept the key (false: dropped, or expired and re-created)
-	Existed     bool            `json:"existed"`  // the file existed before load
+	Existed     bool            `json:"existed"`  // the file (or row, expired or not) existed before load
 	ExistsAfter bool            `json:"exists_after"`
 	Error       string          `json:"error"`
 	Message     string          `json:"message"`
@@ -133,4 +135,13 @@ type BenchLoadRequest struct {
 // already there.
 type BenchSaveRequest struct {
 	Sessions []SaveItem `json:"sessions"`
+}
+
+// Row is one row of the session model as Django reads it (OpRows).
+// ExpireDate is ISO 8601: aware (UTC offset) with USE_TZ, naive local time
+// in TIME_ZONE without.
+type Row struct {
+	Key        string `json:"key"`
+	Data       string `json:"data"`
+	ExpireDate string `json:"expire_date"`
 }

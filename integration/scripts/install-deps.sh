@@ -2,7 +2,12 @@
 # install-deps.sh installs what sessionfs's tests need and is quick when
 # everything is already there (make test and CI run it every time).
 #
-#  1. System packages (Debian bookworm): fuse3 python3-django vim emacs-nox attr.
+#  1. System packages (Debian bookworm): fuse3 python3-django vim emacs-nox attr;
+#     the database servers the database-backend tests start privately
+#     (postgresql-15, mariadb-server) and Django's drivers for them
+#     (python3-psycopg2, python3-mysqldb); Redis, memcached and their Python
+#     clients (redis-server, memcached, python3-redis, python3-django-redis,
+#     python3-pymemcache) for the cache-backend tests.
 #     As root they are installed with apt-get; otherwise the exact command is
 #     printed and the script exits 1.
 #  2. Django 4.2 (Debian trixie) and 5.2 (Debian sid), which bookworm does not
@@ -24,7 +29,9 @@ set -euo pipefail
 
 readonly PYTHON=/usr/bin/python3
 readonly CACHE="${SESSIONFS_DJANGO_CACHE:-/var/cache/sessionfs/django}"
-readonly SYSTEM_PACKAGES=(fuse3 python3-django vim emacs-nox attr systemd man-db util-linux)
+readonly SYSTEM_PACKAGES=(fuse3 python3-django vim emacs-nox attr systemd man-db util-linux
+	postgresql-15 mariadb-server python3-psycopg2 python3-mysqldb
+	redis-server memcached python3-redis python3-django-redis python3-pymemcache lz4 zstd)
 readonly DJANGO_PACKAGES=(python3-django python3-asgiref python3-sqlparse)
 readonly MIRROR=http://deb.debian.org/debian
 readonly SECURITY_MIRROR=http://deb.debian.org/debian-security
@@ -191,6 +198,8 @@ main() {
 	sys=$("$PYTHON" -c 'import django; print(django.get_version())')
 	[[ $sys == 3.2.* ]] || die "$PYTHON has Django $sys, want 3.2.x (Debian bookworm's python3-django)"
 	log "Django $sys present for $PYTHON"
+	"$PYTHON" -c 'import psycopg2, MySQLdb, redis, django_redis, pymemcache' ||
+		die "$PYTHON cannot import the database and cache drivers (python3-psycopg2 python3-mysqldb python3-redis python3-django-redis python3-pymemcache)"
 
 	TMP=$(mktemp -d)
 	trap 'rm -rf "$TMP"' EXIT
