@@ -31,7 +31,7 @@ func main() {
 
 func run(args []string) int {
 	app := newApp()
-	if err := app.Run(args); err != nil {
+	if err := app.Run(interspersed(app, args)); err != nil {
 		fmt.Fprintf(os.Stderr, "sessionfs: %v\n", err)
 		return exitCode(err)
 	}
