@@ -397,7 +397,7 @@ const (
 // (0600, generated once) and ./mnt, adds a few sessions when the backing
 // directory is empty, and serves the mount like `mount`.
 func demoAction(c *cli.Context) error {
-	if !flagSetLocally(c, flagSessionFilePath) {
+	if !givenExplicitly(c, flagSessionFilePath) {
 		if err := os.MkdirAll(demoBacking, 0o700); err != nil {
 			return fmt.Errorf("demo backing directory: %w", err)
 		}
@@ -405,7 +405,7 @@ func demoAction(c *cli.Context) error {
 			return err
 		}
 	}
-	if !flagSetLocally(c, flagSecretKeyFile) && os.Getenv(envSecretKey) == "" {
+	if !givenExplicitly(c, flagSecretKeyFile) && os.Getenv(envSecretKey) == "" {
 		if err := ensureDemoKey(demoKeyFile); err != nil {
 			return err
 		}
