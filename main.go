@@ -206,9 +206,9 @@ func settingBool(c *cli.Context, name string) bool     { return setting(c, name)
 // never from argv. One trailing newline is dropped, as editors add one.
 func readSecretKey(c *cli.Context) ([]byte, error) {
 	if path := settingString(c, flagSecretKeyFile); path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readUserFile("secret key file", path, maxSettingFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading secret key: %w", err)
+			return nil, err
 		}
 		b = dropOneNewline(b)
 		if len(b) == 0 {
@@ -241,9 +241,9 @@ func readFallbackKeys(c *cli.Context) ([][]byte, error) {
 	if path == "" {
 		return djangoFallbackKeys(), nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readUserFile("secret key fallbacks file", path, maxSettingFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading secret key fallbacks: %w", err)
+		return nil, err
 	}
 	var keys [][]byte
 	for _, line := range strings.Split(string(b), "\n") {
