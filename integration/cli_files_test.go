@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,4 +200,87 @@ func TestCLISocketSession(t *testing.T) {
 	if _, err := st.Stat(t.Context(), "plantedsocket1"); err == nil || !strings.Contains(err.Error(), store.ErrNotRegular.Error()) {
 		t.Errorf("store Stat of the socket: %v", err)
 	}
+}
+
+// TestCLIAuditLogFile: the audit log names session keys (logins) and may
+// hold contents, so it is only ever the process's own private regular
+// file: a symlink (to a private file even), a file open to group or others,
+// another user's file, a fifo are refused with exit 1, before any change,
+// and left as they were; by put, rm and the mount alike.
+func TestCLIAuditLogFile(t *testing.T) {
+	dir := t.TempDir()
+	const key = "auditfilesess1"
+	mustCLI(t, dir, []byte(`{"a": 1}`), "put", key)
+	logs := t.TempDir()
+	file := func(name string, mode os.FileMode) string {
+		p := writeFile(t, logs, name, []byte("earlier line\n"))
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	private := file("private.log", 0o600)
+	link := filepath.Join(logs, "link.log")
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(logs, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := file("other.log", 0o600)
+	if err := os.Chown(other, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	readable := file("readable.log", 0o644)
+	mnt := t.TempDir()
+	for _, c := range []struct{ name, path, want string }{
+		{"symlink to a private file", link, "audit log " + link + " is a symlink, which is never followed"},
+		{"world-readable file", readable, "audit log " + readable + " is open to group or others (mode 0644)"},
+		{"group-readable file", file("group.log", 0o640), "is open to group or others (mode 0640)"},
+		{"another user's file", other, "belongs to uid 65534"},
+		{"fifo", fifo, "audit log " + fifo + " is not a regular file (a fifo)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := fileState(c.path) + fileState(private)
+			for _, args := range [][]string{
+				{"put", key, "--audit-log", c.path},
+				{"rm", key, "--audit-log", c.path},
+				{"mount", mnt, "--audit-log", c.path},
+			} {
+				res := runTimed(t, []string{"DJANGO_SECRET_KEY=" + storeSecret, "SESSION_FILE_PATH=" + dir}, []byte(`{"changed": true}`), args...)
+				if res.Code != 1 || !strings.Contains(res.Stderr, c.want) {
+					t.Errorf("%s: exit %d, want 1 and %q: %s", args[0], res.Code, c.want, res.Stderr)
+				}
+			}
+			if after := fileState(c.path) + fileState(private); after != before {
+				t.Errorf("the refused audit log changed: %s -> %s", before, after)
+			}
+			if got := mustCLI(t, dir, nil, "show", key); !strings.Contains(got, `"a": 1`) {
+				t.Errorf("the session changed although its audit log was refused: %s", got)
+			}
+		})
+	}
+	if mounted, err := os.ReadFile("/proc/self/mountinfo"); err != nil || strings.Contains(string(mounted), " "+mnt+" ") {
+		t.Errorf("a mount with a refused audit log is mounted (%v)", err)
+	}
+	// The private file itself is accepted, and stays 0600.
+	mustCLI(t, dir, []byte(`{"a": 2}`), "put", key, "--audit-log", private)
+	if st := fileState(private); !strings.Contains(st, "-rw-------") || !strings.Contains(st, `\"op\":\"write\"`) {
+		t.Errorf("audit log after a put: %s", st)
+	}
+}
+
+// fileState is a file's mode and content, read without blocking on a fifo
+// or following a symlink.
+func fileState(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err.Error()
+	}
+	if !fi.Mode().IsRegular() {
+		return fi.Mode().String()
+	}
+	b, err := os.ReadFile(path)
+	return fmt.Sprintf("%v %q %v", fi.Mode(), b, err)
 }
