@@ -55,7 +55,7 @@ func TestCampaignHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := append(append(append(hostileNames(), hostileContents()...), hostilePlants()...), hostileCodec()...)
+	cases := append(append(append(append(hostileNames(), hostileContents()...), hostilePlants()...), hostileCodec()...), hostileCLI()...)
 	if len(cases) < 40 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
