@@ -18,6 +18,7 @@ const (
 	keySymlinkPasswd  = "symlinktopasswd"
 	keyDirectory      = "adirectory"
 	keyFifo           = "afifoplanted"
+	keySocket         = "asocketplanted"
 	keyHuge           = "hugefileplanted"
 	keyZero           = "zerobytes"
 	keyGarbage        = "garbagefile"
@@ -39,6 +40,7 @@ func plantBadFiles(t *testing.T, s *FileStore) map[string]error {
 	must(os.Symlink("/etc/passwd", s.path(keySymlinkPasswd)))
 	must(os.Mkdir(s.path(keyDirectory), 0o700))
 	must(syscall.Mkfifo(s.path(keyFifo), 0o600))
+	must(syscall.Mknod(s.path(keySocket), syscall.S_IFSOCK|0o600, 0)) // cannot be opened at all (ENXIO)
 	huge := make([]byte, s.cfg.MaxFileSize+1)
 	for i := range huge {
 		huge[i] = 'a'
@@ -58,6 +60,7 @@ func plantBadFiles(t *testing.T, s *FileStore) map[string]error {
 		keySymlinkPasswd:  ErrNotRegular,
 		keyDirectory:      ErrNotRegular,
 		keyFifo:           ErrNotRegular,
+		keySocket:         ErrNotRegular,
 		keyHuge:           ErrTooLarge,
 		keyGarbage:        codec.ErrUnknownFormat,
 	}
@@ -126,7 +129,7 @@ func TestBadFiles(t *testing.T) {
 		t.Errorf("ClearExpired = %+v, %v; want nothing removed", res, err)
 	}
 	// Changing operations refuse the non-regular files.
-	for _, key := range []string{keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo} {
+	for _, key := range []string{keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keySocket} {
 		if err := s.Delete(ctx, key); !errors.Is(err, ErrNotRegular) {
 			t.Errorf("Delete %s = %v, want ErrNotRegular", key, err)
 		}
@@ -180,7 +183,7 @@ func TestBadFilesExpiredByMtime(t *testing.T) {
 			t.Errorf("%s still there: %v", key, err)
 		}
 	}
-	for _, key := range []string{keyZero, keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keyHuge} {
+	for _, key := range []string{keyZero, keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keySocket, keyHuge} {
 		if _, err := os.Lstat(s.path(key)); err != nil {
 			t.Errorf("%s removed: %v", key, err)
 		}

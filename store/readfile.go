@@ -79,6 +79,13 @@ func (s *FileStore) readRawStat(key string, st *unix.Stat_t) ([]byte, FileID, er
 		if errors.Is(err, unix.ELOOP) {
 			return nil, FileID{}, fmt.Errorf("session %s: %w (symlink, not followed)", key, ErrNotRegular)
 		}
+		if errors.Is(err, unix.ENXIO) {
+			// A socket cannot be opened at all: say what it is, as fstat
+			// does for a fifo or a device.
+			if id, lerr := s.lstatKey(key); errors.Is(lerr, ErrNotRegular) {
+				return nil, id, lerr
+			}
+		}
 		return nil, FileID{}, s.pathError("open", key, &os.PathError{Op: "open", Path: s.path(key), Err: err})
 	}
 	defer unix.Close(fd)
