@@ -1,8 +1,8 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -35,29 +35,39 @@ func codecCommands() []*cli.Command {
 // maxInput bounds what decode and encode read from a file or stdin.
 const maxInput = 64 << 20
 
+// readInput reads decode's FILE (a regular file: a pipe is given on stdin)
+// or stdin, at most maxInput bytes.
 func readInput(c *cli.Context) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	name := "stdin"
 	switch c.NArg() {
 	case 0:
+		return readStdin(c, "stdin", maxInput)
 	case 1:
-		f, err := os.Open(c.Args().First())
-		if err != nil {
-			return nil, err
+		path := c.Args().First()
+		b, err := readUserFile("input file", path, maxInput)
+		if errors.Is(err, errFileTooLarge) {
+			return nil, inputTooLarge("input file "+path, maxInput)
 		}
-		defer f.Close()
-		r, name = f, f.Name()
-	default:
-		return nil, usageErrorf("%s takes at most one FILE, got %d arguments", c.Command.Name, c.NArg())
+		return b, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxInput+1))
+	return nil, usageErrorf("%s takes at most one FILE, got %d arguments", c.Command.Name, c.NArg())
+}
+
+// readStdin reads stdin (what names it in messages), at most limit bytes.
+func readStdin(c *cli.Context, what string, limit int64) ([]byte, error) {
+	b, err := readBounded(c.App.Reader, limit)
+	if errors.Is(err, errFileTooLarge) {
+		return nil, inputTooLarge(what, limit)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(b) > maxInput {
-		return nil, fmt.Errorf("reading %s: %w (more than %d bytes)", name, codec.ErrTooLarge, maxInput)
+		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	return b, nil
+}
+
+// inputTooLarge is the error of input over its bound: too large, as a
+// session over the size bounds is, with the same exit code.
+func inputTooLarge(what string, limit int64) error {
+	return fmt.Errorf("reading %s: %w (more than %d bytes)", what, codec.ErrTooLarge, limit)
 }
 
 func decodeAction(c *cli.Context) error {

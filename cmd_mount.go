@@ -262,16 +262,24 @@ func fusermount() string {
 // cannot work: a mount point inside the backing directory (or the other way
 // round: the store would read through its own mount), a missing directory,
 // and a mount point already mounted or left broken by a killed process,
-// which --force recovers with a lazy unmount.
+// which --force recovers with a lazy unmount, but only when what is mounted
+// there is (or was) a sessionfs mount: another file system's mount is
+// never detached.
 func checkMountpoint(mountpoint, backing string, force bool, log *slog.Logger) (string, error) {
-	mnt, err := filepath.Abs(mountpoint)
+	mnt, err := canonicalMountpoint(mountpoint)
 	if err != nil {
-		return "", fmt.Errorf("mount point %s: %w", mountpoint, err)
+		return "", err
 	}
-	mounted := isMounted(mnt)
+	cur, mounted, err := mountAt(mnt)
+	if err != nil {
+		return "", err
+	}
 	_, statErr := os.Stat(mnt)
 	broken := errors.Is(statErr, syscall.ENOTCONN)
 	switch {
+	case mounted && !cur.sessionfs():
+		return "", fmt.Errorf("%s is a mount point of %s, not of sessionfs: sessionfs neither mounts over it "+
+			"nor detaches it (--force only replaces a sessionfs mount); choose another directory", mnt, cur)
 	case (broken || mounted) && force:
 		log.Warn("detaching the previous mount", "mountpoint", mnt, "broken", broken)
 		if err := lazyUnmount(mnt); err != nil {
@@ -302,28 +310,76 @@ func checkMountpoint(mountpoint, backing string, force bool, log *slog.Logger) (
 	return mnt, nil
 }
 
+// canonicalMountpoint is the absolute path of a mount point as
+// /proc/self/mountinfo spells it: symlinks resolved. The parent directory
+// is resolved, not the mount point itself, which may be a broken mount
+// (ENOTCONN) or a symlink to one.
+func canonicalMountpoint(mountpoint string) (string, error) {
+	mnt, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return "", fmt.Errorf("mount point %s: %w", mountpoint, err)
+	}
+	if fi, err := os.Lstat(mnt); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(mnt); err == nil {
+			return real, nil
+		}
+	}
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(mnt)); err == nil {
+		return filepath.Join(parent, filepath.Base(mnt)), nil
+	}
+	return mnt, nil
+}
+
 // within reports whether path is dir or below it.
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// isMounted reports whether mnt is a mount point, from /proc/self/mountinfo
-// (stat would hang or fail on a broken one).
-func isMounted(mnt string) bool {
+// sessionfsType is the file system type of a sessionfs mount in
+// /proc/self/mountinfo: "fuse." and go-fuse's MountOptions.Name.
+const sessionfsType = "fuse.sessionfs"
+
+// mountEntry is a mount as /proc/self/mountinfo describes it.
+type mountEntry struct {
+	fsType string // "fuse.sessionfs", "tmpfs", "ext4"...
+	source string // for sessionfs, the backing directory
+}
+
+// sessionfs reports whether the mount is (or, at a broken mount point, was)
+// a sessionfs mount.
+func (m mountEntry) sessionfs() bool { return m.fsType == sessionfsType }
+
+func (m mountEntry) String() string { return fmt.Sprintf("%s (source %s)", m.fsType, m.source) }
+
+// mountAt returns the mount at mnt that a path lookup sees (the last one
+// mounted there), from /proc/self/mountinfo: stat would hang or fail on a
+// broken one. ok is false when mnt is not a mount point.
+func mountAt(mnt string) (m mountEntry, ok bool, err error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false
+		return m, false, fmt.Errorf("reading the mount table: %w", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == mnt {
-			return true
+		if len(fields) < 5 || unescapeMountinfo(fields[4]) != mnt {
+			continue
+		}
+		for i := 5; i+2 < len(fields); i++ {
+			if fields[i] == "-" {
+				m, ok = mountEntry{fsType: unescapeMountinfo(fields[i+1]), source: unescapeMountinfo(fields[i+2])}, true
+				break
+			}
 		}
 	}
-	return false
+	if err := sc.Err(); err != nil {
+		return mountEntry{}, false, fmt.Errorf("reading the mount table: %w", err)
+	}
+	return m, ok, nil
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for space) of mountinfo.
@@ -364,12 +420,18 @@ func umountAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageErrorf("usage: sessionfs umount [--lazy] MOUNTPOINT")
 	}
-	mnt, err := filepath.Abs(c.Args().First())
+	mnt, err := canonicalMountpoint(c.Args().First())
 	if err != nil {
 		return err
 	}
-	if !isMounted(mnt) {
+	cur, mounted, err := mountAt(mnt)
+	switch {
+	case err != nil:
+		return err
+	case !mounted:
 		return fmt.Errorf("%s is not mounted", mnt)
+	case !cur.sessionfs():
+		return fmt.Errorf("%s is a mount point of %s, not of sessionfs: sessionfs umount leaves it alone (umount(8) unmounts anything)", mnt, cur)
 	}
 	if c.Bool(flagLazy) {
 		return lazyUnmount(mnt)
@@ -397,7 +459,7 @@ const (
 // (0600, generated once) and ./mnt, adds a few sessions when the backing
 // directory is empty, and serves the mount like `mount`.
 func demoAction(c *cli.Context) error {
-	if !flagSetLocally(c, flagSessionFilePath) {
+	if !givenExplicitly(c, flagSessionFilePath) {
 		if err := os.MkdirAll(demoBacking, 0o700); err != nil {
 			return fmt.Errorf("demo backing directory: %w", err)
 		}
@@ -405,7 +467,7 @@ func demoAction(c *cli.Context) error {
 			return err
 		}
 	}
-	if !flagSetLocally(c, flagSecretKeyFile) && os.Getenv(envSecretKey) == "" {
+	if !givenExplicitly(c, flagSecretKeyFile) && os.Getenv(envSecretKey) == "" {
 		if err := ensureDemoKey(demoKeyFile); err != nil {
 			return err
 		}

@@ -272,12 +272,9 @@ func putAction(c *cli.Context) error {
 		return err
 	}
 	defer log.Close()
-	input, err := io.ReadAll(io.LimitReader(c.App.Reader, maxPutInput+1))
+	input, err := readStdin(c, "session JSON from stdin", maxPutInput)
 	if err != nil {
-		return fmt.Errorf("reading session JSON from stdin: %w", err)
-	}
-	if len(input) > maxPutInput {
-		return usageErrorf("session JSON on stdin is over %d bytes", maxPutInput)
+		return err
 	}
 	opt := store.SaveOptions{MustCreate: c.Bool("create")}
 	if c.Bool("keep-mtime") && !opt.MustCreate {

@@ -32,7 +32,7 @@ func main() {
 
 func run(args []string) int {
 	app := newApp()
-	if err := app.Run(args); err != nil {
+	if err := app.Run(interspersed(app, args)); err != nil {
 		fmt.Fprintf(os.Stderr, "sessionfs: %v\n", err)
 		return exitCode(err)
 	}
@@ -62,7 +62,7 @@ func commands() []*cli.Command {
 	cmds = append(cmds, docsCommands()...)
 	cmds = append(cmds, mountCommands()...)
 	for _, c := range cmds {
-		c.Flags = append(c.Flags, settingsFlags()...)
+		c.Flags = append(c.Flags, commandLevel(settingsFlags())...)
 	}
 	return cmds
 }
@@ -113,19 +113,44 @@ func settingsFlags() []cli.Flag {
 	}, opsSettingsFlags()...)
 }
 
-// setting returns the nearest context in c's lineage where flag name was
-// given (command level first, then global), or c itself for the default.
+// setting returns the context to read shared setting name from. A flag on
+// a command line wins over the environment wherever it stands: the command's
+// own command line first, then the global one, whose value is the flag, else
+// the environment variable, else the default. The environment is applied at
+// the global level only (commandLevel), so that a setting set on the
+// command's own level can only have come from its command line (or from
+// Django's settings, which fill in only what neither gives).
 func setting(c *cli.Context, name string) *cli.Context {
-	for _, ctx := range c.Lineage() {
+	lineage := c.Lineage()
+	for _, ctx := range lineage {
 		if flagSetLocally(ctx, name) {
 			return ctx
+		}
+	}
+	// Not given anywhere: the global level holds the environment's value.
+	for i := len(lineage) - 1; i >= 0; i-- {
+		if lineage[i].Command != nil && hasFlag(lineage[i].Command.Flags, name) {
+			return lineage[i]
 		}
 	}
 	return c
 }
 
-// flagSetLocally reports whether name was given on ctx's own command line or
-// environment (urfave/cli's IsSet also looks at parents).
+// hasFlag reports whether flags define name.
+func hasFlag(flags []cli.Flag, name string) bool {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// flagSetLocally reports whether name was given on ctx's own command line or,
+// at the global level, in the environment (urfave/cli's IsSet also looks at
+// parents).
 func flagSetLocally(ctx *cli.Context, name string) bool {
 	for _, n := range ctx.LocalFlagNames() {
 		if n == name {
@@ -133,6 +158,45 @@ func flagSetLocally(ctx *cli.Context, name string) bool {
 		}
 	}
 	return false
+}
+
+// commandLevel makes the copies of the shared settings a command accepts
+// after its name: the same flags without their environment variables
+// (named in their usage instead, for the help), which the global level
+// alone applies. urfave/cli gives a flag's environment value the same
+// standing as a command-line value on every level that defines the flag,
+// so an environment variable applied on the command's level would beat a
+// flag given before the command name.
+func commandLevel(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			cp := *f
+			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
+			out[i] = &cp
+		case *cli.Int64Flag:
+			cp := *f
+			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
+			out[i] = &cp
+		case *cli.BoolFlag:
+			cp := *f
+			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
+			out[i] = &cp
+		default:
+			panic(fmt.Sprintf("commandLevel: shared setting flag of unexpected type %T", f))
+		}
+	}
+	return out
+}
+
+// withEnvHint appends the environment variables to a usage text, as the
+// help shows them for flags that have them.
+func withEnvHint(usage string, env []string) string {
+	if len(env) == 0 {
+		return usage
+	}
+	return usage + " [$" + strings.Join(env, ", $") + "]"
 }
 
 func settingString(c *cli.Context, name string) string { return setting(c, name).String(name) }
@@ -143,9 +207,9 @@ func settingBool(c *cli.Context, name string) bool     { return setting(c, name)
 // never from argv. One trailing newline is dropped, as editors add one.
 func readSecretKey(c *cli.Context) ([]byte, error) {
 	if path := settingString(c, flagSecretKeyFile); path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readUserFile("secret key file", path, maxSettingFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading secret key: %w", err)
+			return nil, err
 		}
 		b = dropOneNewline(b)
 		if len(b) == 0 {
@@ -178,9 +242,9 @@ func readFallbackKeys(c *cli.Context) ([][]byte, error) {
 	if path == "" {
 		return djangoFallbackKeys(), nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readUserFile("secret key fallbacks file", path, maxSettingFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading secret key fallbacks: %w", err)
+		return nil, err
 	}
 	var keys [][]byte
 	for _, line := range strings.Split(string(b), "\n") {

@@ -11,9 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Op is the kind of change.
@@ -88,27 +92,104 @@ type Logger struct {
 	opts Options
 }
 
-// Open opens (creating it with mode 0600) the audit file at path for
-// appending. Each record is one write(2) on an O_APPEND descriptor, so lines
-// of concurrent sessionfs processes never interleave.
+// Open opens the audit file at path for appending, creating it with mode
+// 0600. Each record is one write(2) on an O_APPEND descriptor, so lines of
+// concurrent sessionfs processes never interleave.
+//
+// The log names session keys, each as good as a login, and with
+// Options.Content holds session contents, so the file must be the process's
+// own: a symlink is not followed (O_NOFOLLOW), and a file that is not
+// regular, belongs to another user, or that group or others may read or
+// write is refused with a message saying how to fix it. Open never changes
+// an existing file's mode or owner: another tool may rely on them, and a
+// log that was readable by others must be looked at, not silently fixed.
 func Open(path string, opts Options) (*Logger, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening audit log: %w", err)
+	// A device is refused before it is opened (opening one can act);
+	// the descriptor is checked again below.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, openError(path, nil)
 	}
-	fi, err := f.Stat()
+	fd, err := openAppend(path)
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening audit log: %w", err)
+		return nil, openError(path, err)
 	}
-	if !fi.Mode().IsRegular() {
+	f := os.NewFile(uintptr(fd), path)
+	if err := private(f, path); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("opening audit log: %s is not a regular file", path)
+		return nil, err
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Logger{f: f, opts: opts}, nil
+}
+
+// openAppend opens path for appending, creating it 0600, without following
+// a final symlink and without blocking on a fifo.
+func openAppend(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|
+			unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0o600)
+		if !errors.Is(err, unix.EINTR) {
+			return fd, err
+		}
+	}
+}
+
+// openError explains why path could not be opened (err, nil when it was not
+// tried): for a symlink, a fifo or a socket the errno alone (ELOOP, ENXIO)
+// would not say.
+func openError(path string, err error) error {
+	if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("audit log %s is a symlink, which is never followed: give the path of the file itself", path)
+		}
+		return fmt.Errorf("audit log %s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	if err == nil {
+		err = unix.EINVAL // replaced by a regular file since: a race, not a state
+	}
+	return fmt.Errorf("opening audit log: %w", &os.PathError{Op: "open", Path: path, Err: err})
+}
+
+// private checks the open file: regular, the process's own, and closed to
+// group and others.
+func private(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("opening audit log: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("audit log %s is not a regular file (%s)", path, kind(fi.Mode()))
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("opening audit log %s: no owner in its stat", path)
+	}
+	if euid := uint32(os.Geteuid()); st.Uid != euid {
+		return fmt.Errorf("audit log %s belongs to uid %d, not to this process's user (uid %d): "+
+			"its owner could read the session keys logged; use a file of this user's (chown %d %s)", path, st.Uid, euid, euid, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("audit log %s is open to group or others (mode %04o): it names session keys, each as good as a login; "+
+			"chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+// kind names the type of a file that is not regular.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a fifo"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Content reports whether session contents are logged, so that callers can

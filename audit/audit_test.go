@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -157,4 +159,114 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 			t.Errorf("opening /dev/null as the audit log succeeded")
 		}
 	}
+}
+
+// TestOpenRefusesUnsafeFiles: the log names session keys (logins), so only
+// a regular file of the process's own user, closed to group and others and
+// not reached through a symlink, is opened; the refused file is unchanged.
+func TestOpenRefusesUnsafeFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("kept\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	private := file("private.log", 0o600)
+	link := filepath.Join(dir, "link.log")
+	if err := os.Symlink(private, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "sock.log")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cases := []struct{ name, path, want string }{
+		{"symlink to a private file", link, "is a symlink, which is never followed"},
+		{"dangling symlink", mustSymlink(t, filepath.Join(dir, "nowhere"), filepath.Join(dir, "dangling.log")), "is a symlink"},
+		{"world-readable", file("0644.log", 0o644), "open to group or others (mode 0644)"},
+		{"group-readable", file("0640.log", 0o640), "open to group or others (mode 0640)"},
+		{"world-writable", file("0602.log", 0o602), "open to group or others (mode 0602)"},
+		{"fifo", fifo, "not a regular file (a fifo)"},
+		{"socket", sock, "not a regular file (a socket)"},
+		{"directory", t.TempDir(), "not a regular file (a directory)"},
+		{"device", "/dev/null", "not a regular file (a device)"},
+	}
+	if os.Geteuid() == 0 {
+		other := file("other.log", 0o600)
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct{ name, path, want string }{"another user's", other, "belongs to uid 65534"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := state(c.path)
+			l, err := Open(c.path, Options{})
+			if err == nil {
+				l.Close()
+				t.Fatalf("Open(%s) succeeded", c.path)
+			}
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.path) {
+				t.Errorf("Open(%s): %v; want the path and %q", c.path, err, c.want)
+			}
+			if after := state(c.path); after != before {
+				t.Errorf("the refused file changed: %q -> %q", before, after)
+			}
+		})
+	}
+	t.Run("fifo with a reader does not block", func(t *testing.T) {
+		r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if l, err := Open(fifo, Options{}); err == nil || !strings.Contains(err.Error(), "a fifo") {
+			l.Close()
+			t.Errorf("Open of a fifo with a reader: %v", err)
+		}
+	})
+	if _, err := os.Lstat(filepath.Join(dir, "nowhere")); err == nil {
+		t.Errorf("the dangling symlink's target was created")
+	}
+	if got, want := state(private), state(file("private-copy.log", 0o600)); got != want {
+		t.Errorf("the file behind the refused symlink changed: %s, want %s", got, want)
+	}
+	l, err := Open(private, Options{})
+	if err != nil {
+		t.Fatalf("Open of a private regular file: %v", err)
+	}
+	l.Close()
+}
+
+// state is a file's content and mode, read without following a symlink
+// or opening anything but a regular file.
+func state(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err.Error()
+	}
+	if !fi.Mode().IsRegular() {
+		return fi.Mode().String()
+	}
+	b, err := os.ReadFile(path)
+	return fmt.Sprintf("%v %q %v", fi.Mode(), b, err)
+}
+
+func mustSymlink(t *testing.T, target, link string) string {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
 }

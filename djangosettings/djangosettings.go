@@ -8,7 +8,6 @@
 package djangosettings
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/base64"
@@ -66,8 +65,12 @@ type answer struct {
 	EngineError      *string  `json:"engine_error"`
 }
 
-// maxAnswer bounds what is read from the Python process.
-const maxAnswer = 1 << 20
+// maxAnswer bounds what is read from the Python process; maxStderr, what is
+// kept of its stderr (only the end is shown).
+const (
+	maxAnswer = 1 << 20
+	maxStderr = 64 << 10
+)
 
 // Read runs the site's Python and returns its settings.
 func Read(ctx context.Context, opt Options) (*Settings, error) {
@@ -103,15 +106,25 @@ func Read(ctx context.Context, opt Options) (*Settings, error) {
 		"DJANGO_SETTINGS_MODULE="+opt.Module, "SESSIONFS_DJANGO_PROJECT="+opt.Project)
 	cmd.Dir = opt.Project
 	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
-	var stderr bytes.Buffer
+	// A process the settings module started may hold stderr open after
+	// Python is killed: Wait gives up on it.
+	cmd.WaitDelay = time.Second
+	stderr := &tail{max: maxStderr}
 	cmd.Stdout = io.Discard
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("reading Django settings: running %s: %w", opt.Python, err)
 	}
 	w.Close() // the child holds its copy; EOF comes when it exits
 	out, readErr := io.ReadAll(io.LimitReader(r, maxAnswer+1))
+	if len(out) > maxAnswer {
+		// It may be blocked writing the rest: never wait for the timeout.
+		r.Close()
+		cancel()
+		cmd.Wait()
+		return nil, fmt.Errorf("reading Django settings %s with %s: answer over %d bytes", opt.Module, opt.Python, maxAnswer)
+	}
 	waitErr := cmd.Wait()
 	if waitErr != nil {
 		// Only the exception line: a traceback quotes source lines, and a
@@ -180,6 +193,33 @@ next:
 		out = append(out, kv)
 	}
 	return out
+}
+
+// tail keeps the last max bytes written to it (at most twice that in
+// memory), so a process writing without end costs a bounded buffer.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) > t.max {
+		p = p[len(p)-t.max:]
+	}
+	if len(t.b)+len(p) > 2*t.max {
+		keep := max(t.max-len(p), 0)
+		t.b = append(t.b[:0], t.b[len(t.b)-keep:]...)
+	}
+	t.b = append(t.b, p...)
+	return n, nil
+}
+
+func (t *tail) String() string {
+	if len(t.b) > t.max {
+		return string(t.b[len(t.b)-t.max:])
+	}
+	return string(t.b)
 }
 
 // lastLines is the end of Python's stderr (the exception), for the error.

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // systemPython has Debian's Django 3.2; the python3 on PATH may not.
@@ -149,5 +151,58 @@ raise RuntimeError("settings failed")`)
 	}
 	if _, err := parse([]byte(`{"secret_key": "do-not-leak-this-key"`)); err == nil || strings.Contains(err.Error(), "leak") {
 		t.Errorf("malformed answer: %v", err)
+	}
+}
+
+// fakePython writes an executable that stands in for the interpreter.
+func fakePython(t *testing.T, script string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "python")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestReadBoundsWhatPythonWrites: an answer over its bound ends the process
+// at once (it would otherwise block writing, until the timeout), and an
+// endless stderr costs a bounded buffer while its last line still shows.
+func TestReadBoundsWhatPythonWrites(t *testing.T) {
+	t.Run("answer", func(t *testing.T) {
+		py := fakePython(t, "head -c 3000000 /dev/zero >&3")
+		start := time.Now()
+		_, err := Read(context.Background(), Options{Module: "mysite.settings", Python: py, Project: t.TempDir(), Timeout: 20 * time.Second})
+		if err == nil || !strings.Contains(err.Error(), "answer over 1048576 bytes") {
+			t.Errorf("Read of a 3 MB answer: %v", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("Read of a 3 MB answer took %v", d)
+		}
+	})
+	t.Run("stderr", func(t *testing.T) {
+		py := fakePython(t, "head -c 200000000 /dev/zero >&2; echo; echo 'ImportError: the last line' >&2; exit 1")
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Read(context.Background(), Options{Module: "mysite.settings", Python: py, Project: t.TempDir()})
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "ImportError: the last line") {
+			t.Errorf("Read with 200 MB on stderr: %v", err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+			t.Errorf("Read allocated %d MiB for 200 MB of stderr", alloc>>20)
+		}
+	})
+}
+
+func TestTail(t *testing.T) {
+	tl := &tail{max: 8}
+	for _, s := range []string{"abc", "defgh", "ij", "", "klmnopqrstuvwxyz", "12", "3"} {
+		tl.Write([]byte(s))
+	}
+	if got := tl.String(); got != "vwxyz123" {
+		t.Errorf("tail = %q, want the last 8 bytes", got)
+	}
+	if cap(tl.b) > 32 {
+		t.Errorf("tail holds %d bytes", cap(tl.b))
 	}
 }

@@ -40,8 +40,7 @@ func campaignStore(t testing.TB, dir, secret string) *filestore.FileStore {
 // campaign, under cmdTimeout; a hang is a problem of tl.
 func sfs(t testing.TB, tl *campaign.Tally, dir, secret string, stdin []byte, args ...string) campaign.Result {
 	t.Helper()
-	// Settings go before the command: urfave/cli stops parsing flags at
-	// the first positional argument (a KEY).
+	// Settings go before the command, so a case's arguments are all its own.
 	argv := append([]string{harness.Binary(t), "--session-file-path", dir}, args...)
 	return checkRun(t, tl, args, cmdTimeout, stdin, []string{"DJANGO_SECRET_KEY=" + secret}, argv)
 }

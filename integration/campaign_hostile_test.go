@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,7 +56,8 @@ func TestCampaignHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := append(append(append(append(hostileNames(), hostileContents()...), hostilePlants()...), hostileCodec()...), hostileStore()...)
+	cases := slices.Concat(hostileNames(), hostileContents(), hostilePlants(), hostileCodec(),
+		hostileStore(), hostileCLI())
 	if len(cases) < 40 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}

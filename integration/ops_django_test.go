@@ -44,7 +44,13 @@ func startProject(t *testing.T, settings string) string {
 // DJANGO_* or SESSION* variables).
 func runIn(t *testing.T, wd string, env []string, stdin []byte, argv ...string) cliResult {
 	t.Helper()
-	c := exec.Command(harness.Binary(t), argv...)
+	return runCommand(t, wd, env, stdin, append([]string{harness.Binary(t)}, argv...)...)
+}
+
+// runCommand is runIn of any command line (the binary under strace, say).
+func runCommand(t *testing.T, wd string, env []string, stdin []byte, argv ...string) cliResult {
+	t.Helper()
+	c := exec.Command(argv[0], argv[1:]...)
 	c.Dir = wd
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DJANGO_") && !strings.HasPrefix(kv, "SESSION") {

@@ -19,6 +19,7 @@ const (
 	keySymlinkPasswd  = "symlinktopasswd"
 	keyDirectory      = "adirectory"
 	keyFifo           = "afifoplanted"
+	keySocket         = "asocketplanted"
 	keyHuge           = "hugefileplanted"
 	keyZero           = "zerobytes"
 	keyGarbage        = "garbagefile"
@@ -40,6 +41,7 @@ func plantBadFiles(t *testing.T, s *FileStore) map[string]error {
 	must(os.Symlink("/etc/passwd", s.path(keySymlinkPasswd)))
 	must(os.Mkdir(s.path(keyDirectory), 0o700))
 	must(syscall.Mkfifo(s.path(keyFifo), 0o600))
+	must(syscall.Mknod(s.path(keySocket), syscall.S_IFSOCK|0o600, 0)) // cannot be opened at all (ENXIO)
 	huge := make([]byte, s.cfg.MaxFileSize+1)
 	for i := range huge {
 		huge[i] = 'a'
@@ -59,6 +61,7 @@ func plantBadFiles(t *testing.T, s *FileStore) map[string]error {
 		keySymlinkPasswd:  store.ErrNotRegular,
 		keyDirectory:      store.ErrNotRegular,
 		keyFifo:           store.ErrNotRegular,
+		keySocket:         store.ErrNotRegular,
 		keyHuge:           store.ErrTooLarge,
 		keyGarbage:        codec.ErrUnknownFormat,
 	}
@@ -127,7 +130,7 @@ func TestBadFiles(t *testing.T) {
 		t.Errorf("ClearExpired = %+v, %v; want nothing removed", res, err)
 	}
 	// Changing operations refuse the non-regular files.
-	for _, key := range []string{keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo} {
+	for _, key := range []string{keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keySocket} {
 		if _, err := s.RemoveIf(ctx, key, false, func(store.Entry) bool { return true }); !errors.Is(err, store.ErrNotRegular) {
 			t.Errorf("RemoveIf %s = %v, want store.ErrNotRegular", key, err)
 		}
@@ -181,7 +184,7 @@ func TestBadFilesExpiredByMtime(t *testing.T) {
 			t.Errorf("%s still there: %v", key, err)
 		}
 	}
-	for _, key := range []string{keyZero, keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keyHuge} {
+	for _, key := range []string{keyZero, keySymlinkSession, keySymlinkPasswd, keyDirectory, keyFifo, keySocket, keyHuge} {
 		if _, err := os.Lstat(s.path(key)); err != nil {
 			t.Errorf("%s removed: %v", key, err)
 		}

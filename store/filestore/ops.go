@@ -106,12 +106,9 @@ func (s *FileStore) Renew(ctx context.Context, key string, at time.Time, ifMatch
 		return store.Saved{}, err
 	}
 	s.cache.invalidate(key)
-	fd, err := openNoFollow(s.path(key))
+	fd, _, err := s.openKey(key)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return store.Saved{}, fmt.Errorf("session %s: %w (symlink, not followed)", key, store.ErrNotRegular)
-		}
-		return store.Saved{}, s.pathError("open", key, &os.PathError{Op: "open", Path: s.path(key), Err: err})
+		return store.Saved{}, err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

@@ -105,15 +105,31 @@ func (s *FileStore) readRaw(key string) ([]byte, fileID, error) {
 
 // readRawStat is readRaw also filling st with the descriptor's stat result.
 func (s *FileStore) readRawStat(key string, st *unix.Stat_t) ([]byte, fileID, error) {
-	fd, err := openNoFollow(s.path(key))
+	fd, id, err := s.openKey(key)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, fileID{}, fmt.Errorf("session %s: %w (symlink, not followed)", key, store.ErrNotRegular)
-		}
-		return nil, fileID{}, s.pathError("open", key, &os.PathError{Op: "open", Path: s.path(key), Err: err})
+		return nil, id, err
 	}
 	defer unix.Close(fd)
 	return s.readFd(key, fd, st)
+}
+
+// openKey opens key's backing file as readRaw does (never through a
+// symlink, never blocking on a fifo). What cannot be opened as a file is
+// ErrNotRegular with its identity: a symlink, or a socket (ENXIO before
+// fstat can tell, as it does for a fifo or a device).
+func (s *FileStore) openKey(key string) (int, fileID, error) {
+	fd, err := openNoFollow(s.path(key))
+	switch {
+	case err == nil:
+		return fd, fileID{}, nil
+	case errors.Is(err, unix.ELOOP):
+		return -1, fileID{}, fmt.Errorf("session %s: %w (symlink, not followed)", key, store.ErrNotRegular)
+	case errors.Is(err, unix.ENXIO):
+		if id, lerr := s.lstatKey(key); errors.Is(lerr, store.ErrNotRegular) {
+			return -1, id, lerr
+		}
+	}
+	return -1, fileID{}, s.pathError("open", key, &os.PathError{Op: "open", Path: s.path(key), Err: err})
 }
 
 // readFd is readRawStat's work on the open descriptor fd of key's file.
