@@ -19,6 +19,7 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 const (
@@ -312,7 +313,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.file"
 SESSION_FILE_PATH = "`+dir+`"
 SESSION_COOKIE_NAME = "sitesid"
 `)
-			st, err := store.New(store.Config{Dir: dir, CookieName: "sitesid", Codec: mustCodec(t, settingsSecret), NoFsync: true})
+			st, err := filestore.New(filestore.Config{Dir: dir, CookieName: "sitesid", Codec: mustCodec(t, settingsSecret), NoFsync: true})
 			if err != nil {
 				t.Fatal(err)
 			}
