@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessionfs/sessionfs/audit"
 	"github.com/sessionfs/sessionfs/store"
 )
 
@@ -59,6 +60,18 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace bool, keepMod time.Time, gone bool) (bool, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failed != 0 {
+		if !h.reported {
+			h.reported = true
+			d.counters.rejectedWrites.Add(1)
+			before := d.stateOf(ctx, key)
+			d.audit(ctx, audit.Record{Op: audit.OpRejectedWrite, Key: key, Before: before.raw, After: before.raw,
+				BeforeJSON: before.json, Reason: "a write to the open file failed: " + h.failed.Error()})
+			d.log.Warn("save refused, session unchanged: a write to this open file failed, so it does not hold what the caller meant to write",
+				"session", key, "write_error", h.failed.Error())
+		}
+		return false, h.failed
+	}
 	if !h.written {
 		return false, 0 // bash's close of a dup'ed descriptor, or a writer that only read
 	}
@@ -74,26 +87,33 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 		}
 	}
 	if !opt.MustCreate {
-		opt.IfMatch = d.baseVersion(ctx, key)
+		opt.IfMatch = d.baseVersion(h.opener, key)
 	}
 	before := d.stateOf(ctx, key)
-	meta, err := d.store.Save(ctx, key, h.buf, opt)
+	meta, err := d.store.Save(ctx, key, h.buf.bytes(), opt)
 	if err != nil {
-		if len(h.buf) == 0 && !h.wrote {
+		switch {
+		case h.buf.len() == 0 && !h.wrote && !h.cut:
 			// bash's `>` closes its first descriptor before writing: not
 			// worth a warning, nor an audit record, and bash ignores the
 			// error anyway.
 			d.log.Debug("empty content not saved", "session", key)
-		} else {
+		case h.buf.len() == 0:
+			// `truncate -s 0 KEY.json`, or a tool that emptied the file:
+			// an empty document is not a session.
 			d.counters.rejectedWrites.Add(1)
-			d.auditSave(ctx, key, before, h.buf, opt.MustCreate, err)
+			d.auditSave(ctx, key, before, h.buf.bytes(), opt.MustCreate, err)
+			d.log.Warn("save rejected, session unchanged: an empty file is not a session (rm KEY.json deletes a session)", "session", key, "err", err)
+		default:
+			d.counters.rejectedWrites.Add(1)
+			d.auditSave(ctx, key, before, h.buf.bytes(), opt.MustCreate, err)
 			d.log.Warn("save rejected, session unchanged", append([]any{"session", key, "err", err}, conflictHint(err)...)...)
 		}
 		return false, d.errno("flush", err)
 	}
 	d.counters.writes.Add(1)
-	d.noteVersion(ctx, key, meta.ID)
-	d.auditSave(ctx, key, before, h.buf, opt.MustCreate, nil)
+	d.noteVersion(h.opener, key, meta.ID)
+	d.auditSave(ctx, key, before, h.buf.bytes(), opt.MustCreate, nil)
 	d.log.Info("session saved", "session", key, "created", opt.MustCreate)
 	h.written = false
 	if h.modTime.IsZero() {

@@ -109,7 +109,7 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	}
 	busy = n.pending || len(n.writers) > 0
 	n.mu.Unlock()
-	out.Mode = syscall.S_IFREG | 0o600
+	out.Mode = syscall.S_IFREG | n.root.opt.perm(0o666)
 	out.Nlink = 1
 	out.Size = uint64(size)
 	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
@@ -184,7 +184,8 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 	if pending {
 		return 0
 	}
-	base := n.root.baseVersion(ctx, key)
+	who := n.root.callerProc(ctx)
+	base := n.root.baseVersion(who, key)
 	if base != nil {
 		if cur, err := n.root.store.Stat(ctx, key); err != nil || !cur.ID.Equal(*base) {
 			base = nil // changed since this process read it: its own touch does not hide that
@@ -196,7 +197,7 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 	if base != nil {
 		// The caller's own touch must not make its next save a conflict.
 		if cur, err := n.root.store.Stat(ctx, key); err == nil {
-			n.root.noteVersion(ctx, key, cur.ID)
+			n.root.noteVersion(who, key, cur.ID)
 		}
 	}
 	if n.root.auditing() {
@@ -227,17 +228,22 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 	if write && n.root.opt.ReadOnly {
 		return nil, syscall.EROFS
 	}
-	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize}
+	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize,
+		opener: n.root.callerProc(ctx)}
 	key, pending, gone := n.state()
 	switch {
 	case gone:
 		return nil, syscall.ESTALE
 	case pending:
+		var doc []byte
 		n.mu.Lock()
 		if len(n.writers) > 0 && flags&syscall.O_TRUNC == 0 {
-			h.buf = n.writers[len(n.writers)-1].snapshot()
+			doc = n.writers[len(n.writers)-1].snapshot()
 		}
 		n.mu.Unlock()
+		if e := h.hold(doc); e != 0 {
+			return nil, e
+		}
 	case write && flags&syscall.O_TRUNC != 0:
 		// With CAP_ATOMIC_O_TRUNC the truncation arrives here: it is a
 		// change (`: > KEY.json` must fail at close, not be ignored).
@@ -255,13 +261,25 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		if err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		doc, err := n.root.render(sess.JSON)
-		if err != nil {
-			return nil, n.root.errno("open", err)
+		if write {
+			// A writer edits its own copy.
+			doc, err := n.root.render(sess.JSON)
+			if err != nil {
+				return nil, n.root.errno("open", err)
+			}
+			if e := h.hold(doc); e != 0 {
+				return nil, e
+			}
+		} else {
+			doc, e := n.root.acquireRendering(sess)
+			if e != 0 {
+				return nil, e
+			}
+			h.doc = doc
 		}
-		h.buf, h.modTime = doc, sess.ID.ModTime
+		h.modTime = sess.ID.ModTime
 		n.root.counters.reads.Add(1)
-		n.root.noteVersion(ctx, key, sess.ID)
+		n.root.noteVersion(h.opener, key, sess.ID)
 	}
 	if write {
 		n.mu.Lock()
