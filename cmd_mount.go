@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,10 @@ const (
 	flagLazy            = "lazy"
 	flagXAttrs          = "xattrs"
 	flagOnConflict      = "on-conflict"
+	flagUID             = "uid"
+	flagGID             = "gid"
+	flagUmask           = "umask"
+	flagMaxBufferMemory = "max-buffer-memory"
 )
 
 // defaultCacheTimeout: measured with make bench-mount, 10 ms of kernel
@@ -86,7 +91,15 @@ func mountFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagReadOnly, EnvVars: []string{"SESSIONFS_READ_ONLY"},
 			Usage: "refuse every change (EROFS)"},
 		&cli.BoolFlag{Name: flagAllowOther, EnvVars: []string{"SESSIONFS_ALLOW_OTHER"},
-			Usage: "let other users (e.g. the web server's) see the mount; adds default_permissions (root, or user_allow_other in /etc/fuse.conf)"},
+			Usage: "let other users in, as --uid, --gid and --umask allow (the kernel checks them: default_permissions); e.g. --gid www-data's gid --umask 0027 lets the web server's group read; needs root, or user_allow_other in /etc/fuse.conf"},
+		&cli.IntFlag{Name: flagUID, EnvVars: []string{"SESSIONFS_UID"}, Value: -1, DefaultText: "the mounting user's",
+			Usage: "owner every session file and directory of the mount shows"},
+		&cli.IntFlag{Name: flagGID, EnvVars: []string{"SESSIONFS_GID"}, Value: -1, DefaultText: "the mounting user's",
+			Usage: "group every session file and directory of the mount shows"},
+		&cli.StringFlag{Name: flagUmask, EnvVars: []string{"SESSIONFS_UMASK"}, Value: "0077",
+			Usage: "permission bits (octal) taken from what the mount shows: directories 0777, session files 0666, read-only files 0444, minus these; 0077 lets only the owner in, 0027 also lets the group read"},
+		&cli.Int64Flag{Name: flagMaxBufferMemory, EnvVars: []string{"SESSIONFS_MAX_BUFFER_MEMORY"}, Value: fusefs.DefaultMaxBufferMemory,
+			Usage: "most bytes files open on the mount hold in memory together: writers' buffers, editor/temp files, what readers read (one copy per session version); past it, the open or write fails with ENOMEM; -1: no limit"},
 		&cli.StringFlag{Name: flagLogFormat, EnvVars: []string{"SESSIONFS_LOG_FORMAT"}, Value: "text",
 			Usage: "log format on stderr: text or json"},
 		&cli.BoolFlag{Name: flagDebug, EnvVars: []string{"SESSIONFS_DEBUG"},
@@ -151,6 +164,10 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	if err != nil {
 		return err
 	}
+	uid, gid, umask, err := mountOwner(c)
+	if err != nil {
+		return err
+	}
 	auditLog, err := openAuditLog(c)
 	if err != nil {
 		return err
@@ -166,6 +183,10 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 		Debug:              c.Bool(flagDebug),
 		ScratchMaxFiles:    c.Int(flagScratchMaxFiles),
 		ScratchMaxBytes:    c.Int64(flagScratchMaxBytes),
+		MaxBufferMemory:    c.Int64(flagMaxBufferMemory),
+		UID:                uid,
+		GID:                gid,
+		Umask:              &umask,
 		Logger:             log,
 		CacheTimeout:       c.Duration(flagCacheTimeout),
 		ReadDirPlus:        c.Bool(flagReadDirPlus),
@@ -200,7 +221,15 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	}()
 
 	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
+		"uid", uid, "gid", gid, "umask", fmt.Sprintf("%04o", umask), "max_buffer_memory", opt.MaxBufferMemory,
 		"xattrs", opt.XAttrs, "audit_log", settingString(c, flagAuditLog))
+	switch others := umask&0o077 != 0o077; {
+	case opt.AllowOther && !others:
+		log.Warn("--allow-other with --umask "+fmt.Sprintf("%04o", umask)+" lets no other user in: only the owner and root can enter; "+
+			"give the other user's group with --gid and --umask 0027 (read) or 0007 (read and write)", "uid", uid, "gid", gid)
+	case !opt.AllowOther && others:
+		log.Warn("--umask " + fmt.Sprintf("%04o", umask) + " opens the mount to its group or others, but without --allow-other the kernel lets only the mounting user in")
+	}
 	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, backing, mnt, mnt)
 	if banner != "" {
 		fmt.Print(banner)
@@ -208,6 +237,32 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	srv.Wait()
 	log.Info("unmounted", "mountpoint", mnt)
 	return nil
+}
+
+// mountOwner parses --uid, --gid and --umask: the owner, group and
+// permission bits the mount presents (the mounting user's by default).
+func mountOwner(c *cli.Context) (uid, gid, umask uint32, err error) {
+	id := func(flag string, def int) (uint32, error) {
+		v := c.Int(flag)
+		switch {
+		case v == -1:
+			return uint32(def), nil
+		case v < 0 || v >= 1<<32-1:
+			return 0, usageErrorf("--%s must be a numeric id (0 to 4294967294), not %d", flag, v)
+		}
+		return uint32(v), nil
+	}
+	if uid, err = id(flagUID, os.Getuid()); err != nil {
+		return 0, 0, 0, err
+	}
+	if gid, err = id(flagGID, os.Getgid()); err != nil {
+		return 0, 0, 0, err
+	}
+	u, perr := strconv.ParseUint(c.String(flagUmask), 8, 32)
+	if perr != nil || u > 0o777 {
+		return 0, 0, 0, usageErrorf("--%s must be octal permission bits (0000 to 0777), not %q", flagUmask, c.String(flagUmask))
+	}
+	return uid, gid, uint32(u), nil
 }
 
 // onConflictOverwrite parses --on-conflict.

@@ -66,6 +66,16 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace, gone bool) (bool, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failed != 0 {
+		if !h.reported {
+			h.reported = true
+			d.counters.rejectedWrites.Add(1)
+			change.Refuse(ctx, d.store, key, nil, "a write to the open file failed: "+h.failed.Error(), d.auditFor(ctx))
+			d.log.Warn("save refused, session unchanged: a write to this open file failed, so it does not hold what the caller meant to write",
+				"session", key, "write_error", h.failed.Error())
+		}
+		return false, h.failed
+	}
 	if !h.written {
 		return false, 0 // bash's close of a dup'ed descriptor, or a writer that only read
 	}
@@ -75,27 +85,33 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 	}
 	opt := store.SaveOptions{KeepExpiry: true, MustCreate: pending && !replace}
 	if !opt.MustCreate {
-		opt.IfMatch = d.baseVersion(ctx, key)
+		opt.IfMatch = d.baseVersion(h.opener, key)
 	}
 	a := d.auditFor(ctx)
 	// bash's `>` closes its first descriptor before writing: not worth a
 	// warning, nor an audit record, and bash ignores the error anyway.
-	quiet := len(h.buf) == 0 && !h.wrote
+	quiet := h.buf.len() == 0 && !h.wrote && !h.cut
 	if quiet {
 		a = change.Audit{}
 	}
-	saved, err := change.Save(ctx, d.store, key, h.buf, opt, a)
+	saved, err := change.Save(ctx, d.store, key, h.buf.bytes(), opt, a)
 	if err != nil {
-		if quiet {
+		switch {
+		case quiet:
 			d.log.Debug("empty content not saved", "session", key)
-		} else {
+		case h.buf.len() == 0:
+			// `truncate -s 0 KEY.json`, or a tool that emptied the file:
+			// an empty document is not a session.
+			d.counters.rejectedWrites.Add(1)
+			d.log.Warn("save rejected, session unchanged: an empty file is not a session (rm KEY.json deletes a session)", "session", key, "err", err)
+		default:
 			d.counters.rejectedWrites.Add(1)
 			d.log.Warn("save rejected, session unchanged", append([]any{"session", key, "err", err}, conflictHint(err)...)...)
 		}
 		return false, d.errno("flush", err)
 	}
 	d.counters.writes.Add(1)
-	d.noteVersion(ctx, key, saved.Version)
+	d.noteVersion(h.opener, key, saved.Version)
 	d.log.Info("session saved", "session", key, "created", saved.Created)
 	h.written = false
 	return true, 0

@@ -31,6 +31,8 @@ const (
 	DefaultScratchMaxFiles = 256
 	DefaultScratchMaxBytes = 64 << 20
 	DefaultMaxSessionSize  = store.DefaultMaxSessionSize
+	DefaultMaxBufferMemory = 256 << 20
+	DefaultUmask           = 0o077
 )
 
 // Options configure a mount. The zero value is a private, writable mount.
@@ -42,8 +44,22 @@ type Options struct {
 	ScratchMaxFiles int    // scratch entries (editor and temp files) at once; default DefaultScratchMaxFiles
 	ScratchMaxBytes int64  // bytes held by scratch entries together; default DefaultScratchMaxBytes
 	MaxSessionSize  int64  // largest JSON a session file may be written with; default DefaultMaxSessionSize
+	// MaxBufferMemory bounds the bytes held for open files together: the
+	// buffers of writers, the scratch area and the renderings readers read
+	// (one per session version, shared). Past it, the open or write that
+	// would grow them fails with ENOMEM (membudget.go). Default
+	// DefaultMaxBufferMemory; negative: no limit.
+	MaxBufferMemory int64
 	Logger          *slog.Logger
-	UID, GID        uint32 // owner shown for every file; default the mounting process's
+	UID, GID        uint32 // owner shown for every file; default (both zero) the mounting process's
+	// Umask clears permission bits from everything the mount shows:
+	// directories are 0777 minus it, session files 0666, read-only files
+	// (the views) 0444; editor and temp files keep the owner and mode they
+	// were created with. nil: DefaultUmask, a mount private to its
+	// owner. With AllowOther the kernel checks these bits against UID and
+	// GID (default_permissions): GID 33 with umask 0027 lets group 33 read
+	// and nobody else in.
+	Umask *uint32
 
 	// CacheTimeout is how long the kernel may keep a committed session's
 	// name and attributes (size, mtime) without asking again; scratch
@@ -89,6 +105,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxSessionSize <= 0 {
 		o.MaxSessionSize = DefaultMaxSessionSize
 	}
+	if o.MaxBufferMemory == 0 {
+		o.MaxBufferMemory = DefaultMaxBufferMemory
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -98,8 +117,16 @@ func (o Options) withDefaults() Options {
 	if o.UID == 0 && o.GID == 0 {
 		o.UID, o.GID = uint32(os.Getuid()), uint32(os.Getgid())
 	}
+	if o.Umask == nil {
+		u := uint32(DefaultUmask)
+		o.Umask = &u
+	}
 	return o
 }
+
+// perm is the permission bits the mount shows for bits (0777, 0666, 0444):
+// minus the umask. After withDefaults.
+func (o Options) perm(bits uint32) uint32 { return bits &^ *o.Umask & 0o777 }
 
 // NewRoot returns the root directory node of a mount of st.
 func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
@@ -109,10 +136,12 @@ func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 		opt:     opt,
 		log:     opt.Logger,
 		render:  codec.Pretty,
-		scratch: newScratchArea(opt.ScratchMaxFiles, opt.ScratchMaxBytes),
 		pending: map[string]*sessionNode{},
 		shadow:  map[string]*scratchEntry{},
 	}
+	d.buffers.max, d.buffers.log = opt.MaxBufferMemory, opt.Logger
+	d.readVersions.identify, d.readVersions.alive = processIdentity, processAlive
+	d.scratch = newScratchArea(opt.ScratchMaxFiles, opt.ScratchMaxBytes, &d.buffers)
 	d.views.start = time.Now()
 	d.inodes.init(opt.MaxInodes, d.handBack)
 	return d
@@ -130,8 +159,9 @@ func FSOptions(opt Options) *fs.Options {
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
-		UID:             opt.UID,
-		GID:             opt.GID,
+		// No default owner (fs.Options.UID/GID): every node fills in its
+		// own, and go-fuse would put the default over a root-owned
+		// scratch file's uid 0.
 		MountOptions: fuse.MountOptions{
 			FsName:             opt.BackingDir,
 			Name:               "sessionfs",

@@ -48,6 +48,13 @@ func mountWith(t *testing.T, st store.Store, opt Options, render func([]byte) ([
 // mountRoot is mountWith, also returning the mount's root node.
 func mountRoot(t *testing.T, st store.Store, opt Options, render func([]byte) ([]byte, error)) (string, *rootDir) {
 	t.Helper()
+	return mountRootPrep(t, st, opt, render, nil)
+}
+
+// mountRootPrep is mountRoot; prep, when not nil, changes the root before
+// the mount serves anything.
+func mountRootPrep(t *testing.T, st store.Store, opt Options, render func([]byte) ([]byte, error), prep func(*rootDir)) (string, *rootDir) {
+	t.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but no FUSE: %v", err)
@@ -61,6 +68,9 @@ func mountRoot(t *testing.T, st store.Store, opt Options, render func([]byte) ([
 	root := NewRoot(st, opt).(*rootDir)
 	if render != nil {
 		root.render = render
+	}
+	if prep != nil {
+		prep(root)
 	}
 	srv, err := fs.Mount(mnt, root, FSOptions(opt))
 	if err != nil {

@@ -30,7 +30,7 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 		if errno != 0 {
 			return nil, nil, 0, errno
 		}
-		n.entry.attr(&out.Attr, d.opt.UID, d.opt.GID)
+		n.entry.attr(&out.Attr)
 		return &n.Inode, nil, fuse.FOPEN_DIRECT_IO, 0
 	}
 	exists, err := d.sessionExists(ctx, key) // validates the key: EINVAL for "Upper.json"
@@ -112,6 +112,7 @@ func (d *rootDir) createScratch(ctx context.Context, name string, e *scratchEntr
 		return d.scratchChild(ctx, name, old), 0
 	}
 	e.mtime = time.Now()
+	e.uid, e.gid = d.creator(ctx)
 	if errno := d.scratch.add(name, e); errno != 0 {
 		d.log.Warn("scratch area full", "name", name, "files", len(d.scratch.byName), "max_files", d.scratch.maxFiles, "max_bytes", d.scratch.maxBytes)
 		return nil, errno
@@ -136,7 +137,7 @@ func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.En
 	if errno != 0 {
 		return nil, errno
 	}
-	n.entry.attr(&out.Attr, d.opt.UID, d.opt.GID)
+	n.entry.attr(&out.Attr)
 	return &n.Inode, 0
 }
 
@@ -298,9 +299,17 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 	if noReplace && taken {
 		return syscall.EEXIST
 	}
+	who := d.callerProc(ctx)
 	e.mu.Lock()
-	data, dirty := append([]byte(nil), e.data...), e.dirty
+	data, dirty, failed := append([]byte(nil), e.data.bytes()...), e.dirty, e.failed
 	e.mu.Unlock()
+	if failed != 0 {
+		d.counters.rejectedWrites.Add(1)
+		change.Refuse(ctx, d.store, toKey, nil, "a write to "+from+" failed: "+failed.Error(), d.auditFor(ctx))
+		d.log.Warn("save by rename refused, session unchanged: a write to the renamed file failed, so it does not hold what was meant",
+			"from", from, "session", toKey, "write_error", failed.Error())
+		return failed
+	}
 	if shadow == e && !dirty && exists {
 		// The backup comes back unchanged (vim restoring after a failed
 		// write): the backing session never changed, so nothing to save.
@@ -310,7 +319,7 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 		// behind a backup first or not.
 		opt := store.SaveOptions{MustCreate: !exists, KeepExpiry: true}
 		if exists {
-			opt.IfMatch = d.baseVersion(ctx, toKey)
+			opt.IfMatch = d.baseVersion(who, toKey)
 		}
 		saved, err := change.Save(ctx, d.store, toKey, data, opt, d.auditFor(ctx))
 		if err != nil {
@@ -318,7 +327,7 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 			d.log.Warn("save by rename rejected, session unchanged", append([]any{"from", from, "session", toKey, "err", err}, conflictHint(err)...)...)
 			return d.errno("rename", err)
 		}
-		d.noteVersion(ctx, toKey, saved.Version)
+		d.noteVersion(who, toKey, saved.Version)
 		d.counters.writes.Add(1)
 		d.log.Info("session saved", "session", toKey, "from", from, "created", saved.Created)
 	}
@@ -364,8 +373,17 @@ func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, n
 		d.unshadow(old.shadowOf)
 	}
 	mt := sess.ModTime
-	e := &scratchEntry{data: doc, mode: 0o600, shadowOf: fromKey}
+	e := &scratchEntry{mode: d.opt.perm(0o666), shadowOf: fromKey}
+	e.uid, e.gid = d.creator(ctx)
 	if errno := d.scratch.add(to, e); errno != 0 {
+		return errno
+	}
+	e.mu.Lock()
+	errno := d.scratch.resize(e, len(doc))
+	copy(e.data.bytes(), doc)
+	e.mu.Unlock()
+	if errno != 0 {
+		d.scratch.remove(to)
 		return errno
 	}
 	e.mtime = mt
@@ -421,3 +439,14 @@ func (d *rootDir) renameScratch(from, to string, noReplace bool) syscall.Errno {
 
 // renameNoReplace is Linux's RENAME_NOREPLACE (go-fuse only names EXCHANGE).
 const renameNoReplace = 0x1
+
+// creator is the owner an editor or temp file created by the caller of ctx
+// shows: the caller's uid and gid, so that with --allow-other an editor run
+// by another user can open the files it made (the kernel checks modes
+// against them); the mount's owner when FUSE names no caller.
+func (d *rootDir) creator(ctx context.Context) (uid, gid uint32) {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return c.Uid, c.Gid
+	}
+	return d.opt.UID, d.opt.GID
+}

@@ -45,6 +45,8 @@ type rootDir struct {
 	counters     opCounters
 	readVersions readVersions
 	inodes       inodeBudget
+	buffers      bufferBudget // bytes held for open files (membudget.go)
+	renderings   renderings   // what readers read, shared by version
 }
 
 var (
@@ -64,9 +66,10 @@ var (
 	_ = (fs.NodeRmdirer)((*rootDir)(nil))
 )
 
-// Getattr - FUSE call. The root is private to the mounting user.
+// Getattr - FUSE call. The root is private to its owner unless the umask
+// lets others in (Options.Umask).
 func (d *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | 0o700
+	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
 	out.Nlink = 2
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 	return 0

@@ -21,14 +21,24 @@ type scratchEntry struct {
 	// its backing session untouched. Guarded by rootDir.mu.
 	shadowOf string
 
+	uid, gid uint32 // the creator's: an editor run by another user (--allow-other) reopens its own files
+
 	mu    sync.Mutex
-	data  []byte
-	mode  uint32 // permission bits
+	data  pageBuf // charged to the scratch area and the buffer budget
+	mode  uint32  // permission bits
 	mtime time.Time
 	dirty bool // written since it became a shadow: renaming it back is a save
+	// failed is the error of a write or truncate the entry refused: what it
+	// holds is not what was written, so it never becomes a session (a
+	// rename onto a session name fails with it) unless it is cut to nothing
+	// and written afresh.
+	failed  syscall.Errno
+	removed bool // unlinked or replaced: its bytes went back; an fd still open on it cannot write
 }
 
-func (e *scratchEntry) attr(out *fuse.Attr, uid, gid uint32) {
+// attr fills the entry's attributes: the owner and mode it was created
+// with (the creator's umask applied by the kernel), as on a disk.
+func (e *scratchEntry) attr(out *fuse.Attr) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out.Mode = e.mode & 0o7777
@@ -37,10 +47,10 @@ func (e *scratchEntry) attr(out *fuse.Attr, uid, gid uint32) {
 		out.Size = uint64(len(e.target))
 	} else {
 		out.Mode |= syscall.S_IFREG
-		out.Size = uint64(len(e.data))
+		out.Size = uint64(e.data.len())
 	}
 	out.Nlink = 1
-	out.Uid, out.Gid = uid, gid
+	out.Uid, out.Gid = e.uid, e.gid
 	mt := e.mtime
 	out.SetTimes(&mt, &mt, &mt)
 	out.Blksize = 4096
@@ -48,31 +58,59 @@ func (e *scratchEntry) attr(out *fuse.Attr, uid, gid uint32) {
 
 // scratchArea holds the scratch entries by name, within a count and a byte
 // budget so a runaway tool cannot fill the mounting process's memory. The
-// map is guarded by rootDir.mu; bytes is shared with writers that hold only
-// an entry's lock.
+// byte budget counts the files' lengths; what they hold in memory is that,
+// rounded up to whole pages per file (pageBuf), and a file cut short gives
+// back what it no longer needs at once. What they hold is also charged to
+// the mount's buffer budget. The map is guarded by rootDir.mu; bytes is
+// shared with writers that hold only an entry's lock.
 type scratchArea struct {
 	maxFiles int
 	maxBytes int64
 	bytes    atomic.Int64
+	buffers  *bufferBudget
 	byName   map[string]*scratchEntry
 }
 
-func newScratchArea(maxFiles int, maxBytes int64) *scratchArea {
-	return &scratchArea{maxFiles: maxFiles, maxBytes: maxBytes, byName: map[string]*scratchEntry{}}
+func newScratchArea(maxFiles int, maxBytes int64, buffers *bufferBudget) *scratchArea {
+	return &scratchArea{maxFiles: maxFiles, maxBytes: maxBytes, buffers: buffers, byName: map[string]*scratchEntry{}}
 }
 
-// reserve accounts for delta more bytes (negative frees), or fails with
-// ENOSPC when the area would exceed its budget.
+// reserve accounts for delta more bytes of length (negative frees), or
+// fails with ENOSPC, logged, when the area would exceed its byte budget.
 func (a *scratchArea) reserve(delta int64) syscall.Errno {
 	if a.bytes.Add(delta) > a.maxBytes && delta > 0 {
 		a.bytes.Add(-delta)
+		a.buffers.log.Warn("scratch area full: editor and temp files hold --scratch-max-bytes",
+			"bytes", delta, "in_use", a.bytes.Load(), "max_bytes", a.maxBytes)
 		return syscall.ENOSPC
 	}
 	return 0
 }
 
-// add creates name, or fails with ENOSPC when the area holds maxFiles.
-// Caller holds rootDir.mu and has checked name is free.
+// hold charges the memory an entry's pages take to the buffer budget
+// (ENOMEM past it); negative gives back.
+func (a *scratchArea) hold(delta int64) syscall.Errno {
+	if !a.buffers.take(delta) {
+		return a.buffers.refuse("scratch write", "", delta)
+	}
+	return 0
+}
+
+// resize sets e's length to n within both budgets. Caller holds e.mu.
+func (a *scratchArea) resize(e *scratchEntry, n int) syscall.Errno {
+	delta := int64(n - e.data.len())
+	if errno := a.reserve(delta); errno != 0 {
+		return errno
+	}
+	if errno := e.data.resize(n, a.hold); errno != 0 {
+		a.reserve(-delta)
+		return errno
+	}
+	return 0
+}
+
+// add creates name, empty (or a symlink), or fails with ENOSPC when the
+// area holds maxFiles. Caller holds rootDir.mu and has checked name is free.
 func (a *scratchArea) add(name string, e *scratchEntry) syscall.Errno {
 	if len(a.byName) >= a.maxFiles {
 		return syscall.ENOSPC
@@ -81,8 +119,6 @@ func (a *scratchArea) add(name string, e *scratchEntry) syscall.Errno {
 		if errno := a.reserve(int64(len(e.target))); errno != 0 {
 			return errno
 		}
-	} else if errno := a.reserve(int64(len(e.data))); errno != 0 {
-		return errno
 	}
 	a.byName[name] = e
 	return 0
@@ -96,10 +132,12 @@ func (a *scratchArea) remove(name string) *scratchEntry {
 	}
 	delete(a.byName, name)
 	e.mu.Lock()
-	size := len(e.data) + len(e.target)
-	e.data = nil // an fd still open on it sees an empty file; memory is bounded
+	a.resize(e, 0) // an fd still open on it sees an empty file; memory is bounded
+	e.removed = true
 	e.mu.Unlock()
-	a.reserve(-int64(size))
+	if e.link {
+		a.reserve(-int64(len(e.target)))
+	}
 	return e
 }
 

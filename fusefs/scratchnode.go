@@ -37,7 +37,7 @@ func (d *rootDir) lookupScratch(ctx context.Context, name string, out *fuse.Entr
 		return nil, syscall.ENOENT
 	}
 	n := d.scratchChild(ctx, name, e)
-	e.attr(&out.Attr, d.opt.UID, d.opt.GID)
+	e.attr(&out.Attr)
 	return &n.Inode, 0
 }
 
@@ -59,7 +59,7 @@ func (d *rootDir) scratchChild(ctx context.Context, name string, e *scratchEntry
 
 // Getattr - FUSE call.
 func (n *scratchNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.entry.attr(&out.Attr, n.root.opt.UID, n.root.opt.GID)
+	n.entry.attr(&out.Attr)
 	return 0
 }
 
@@ -83,26 +83,30 @@ func (n *scratchNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.Set
 		e.mtime = mtime
 	}
 	e.mu.Unlock()
-	e.attr(&out.Attr, n.root.opt.UID, n.root.opt.GID)
+	e.attr(&out.Attr)
 	return 0
 }
 
-// resize sets the entry's length within the limits.
+// resize sets the entry's length within the limits. A refusal marks the
+// entry failed; cutting it to nothing clears that, as nothing of what it
+// held is left.
 func (n *scratchNode) resize(size int64) syscall.Errno {
-	if size > n.root.opt.MaxSessionSize {
-		return syscall.EFBIG
-	}
 	e := n.entry
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delta := size - int64(len(e.data))
-	if errno := n.root.scratch.reserve(delta); errno != 0 {
+	if size > n.root.opt.MaxSessionSize {
+		e.failed = syscall.EFBIG
+		return syscall.EFBIG
+	}
+	if e.removed && size > 0 {
+		return syscall.ESTALE
+	}
+	if errno := n.root.scratch.resize(e, int(size)); errno != 0 {
+		e.failed = errno
 		return errno
 	}
-	if delta < 0 {
-		e.data = e.data[:size]
-	} else {
-		e.data = append(e.data, make([]byte, delta)...)
+	if size == 0 {
+		e.failed = 0
 	}
 	e.mtime, e.dirty = time.Now(), true
 	return 0
@@ -128,11 +132,7 @@ func (n *scratchNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, of
 	e := n.entry
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if off >= int64(len(e.data)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	k := copy(dest, e.data[off:])
-	return fuse.ReadResultData(dest[:k]), 0
+	return readAt(e.data.bytes(), dest, off), 0
 }
 
 // Write - FUSE call. The kernel passes O_APPEND writes at the end offset it
@@ -140,19 +140,23 @@ func (n *scratchNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, of
 func (n *scratchNode) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (_ uint32, status syscall.Errno) {
 	defer guard(n.root.log, "write", &status)
 	end := off + int64(len(data))
-	if end > n.root.opt.MaxSessionSize {
-		return 0, syscall.EFBIG
-	}
 	e := n.entry
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if grow := end - int64(len(e.data)); grow > 0 {
-		if errno := n.root.scratch.reserve(grow); errno != 0 {
+	if end > n.root.opt.MaxSessionSize {
+		e.failed = syscall.EFBIG
+		return 0, syscall.EFBIG
+	}
+	if e.removed {
+		return 0, syscall.ESTALE
+	}
+	if end > int64(e.data.len()) {
+		if errno := n.root.scratch.resize(e, int(end)); errno != 0 {
+			e.failed = errno
 			return 0, errno
 		}
-		e.data = append(e.data, make([]byte, grow)...)
 	}
-	copy(e.data[off:], data)
+	copy(e.data.bytes()[off:], data)
 	e.mtime, e.dirty = time.Now(), true
 	return uint32(len(data)), 0
 }

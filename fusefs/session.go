@@ -109,7 +109,7 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	}
 	busy = n.pending || len(n.writers) > 0
 	n.mu.Unlock()
-	out.Mode = syscall.S_IFREG | 0o600
+	out.Mode = syscall.S_IFREG | n.root.opt.perm(0o666)
 	out.Nlink = 1
 	out.Size = uint64(size)
 	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
@@ -185,11 +185,12 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 	}
 	d := n.root
 	a := d.auditFor(ctx)
-	if base := d.baseVersion(ctx, key); !base.IsZero() {
+	who := d.callerProc(ctx)
+	if base := d.baseVersion(who, key); !base.IsZero() {
 		saved, err := change.Renew(ctx, d.store, key, mtime, base, a)
 		if err == nil {
 			// The caller's own touch must not make its next save a conflict.
-			d.noteVersion(ctx, key, saved.Version)
+			d.noteVersion(who, key, saved.Version)
 			return 0
 		}
 		if !errors.Is(err, store.ErrConflict) {
@@ -220,17 +221,22 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 	if write && n.root.opt.ReadOnly {
 		return nil, syscall.EROFS
 	}
-	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize}
+	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize,
+		opener: n.root.callerProc(ctx)}
 	key, pending, gone := n.state()
 	switch {
 	case gone:
 		return nil, syscall.ESTALE
 	case pending:
+		var doc []byte
 		n.mu.Lock()
 		if len(n.writers) > 0 && flags&syscall.O_TRUNC == 0 {
-			h.buf = n.writers[len(n.writers)-1].snapshot()
+			doc = n.writers[len(n.writers)-1].snapshot()
 		}
 		n.mu.Unlock()
+		if e := h.hold(doc); e != 0 {
+			return nil, e
+		}
 	case write && flags&syscall.O_TRUNC != 0:
 		// With CAP_ATOMIC_O_TRUNC the truncation arrives here: it is a
 		// change (`: > KEY.json` must fail at close, not be ignored).
@@ -246,13 +252,24 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		if err != nil {
 			return nil, n.root.errno("open", err)
 		}
-		doc, err := n.root.render(sess.JSON)
-		if err != nil {
-			return nil, n.root.errno("open", err)
+		if write {
+			// A writer edits its own copy.
+			doc, err := n.root.render(sess.JSON)
+			if err != nil {
+				return nil, n.root.errno("open", err)
+			}
+			if e := h.hold(doc); e != 0 {
+				return nil, e
+			}
+		} else {
+			doc, e := n.root.acquireRendering(sess)
+			if e != 0 {
+				return nil, e
+			}
+			h.doc = doc
 		}
-		h.buf = doc
 		n.root.counters.reads.Add(1)
-		n.root.noteVersion(ctx, key, sess.Version)
+		n.root.noteVersion(h.opener, key, sess.Version)
 	}
 	if write {
 		n.mu.Lock()

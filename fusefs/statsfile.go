@@ -75,7 +75,7 @@ func (s *statsFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.Attr
 // fixedAttr fills what does not depend on the figures.
 func (s *statsFile) fixedAttr(out *fuse.Attr) {
 	d := s.root
-	out.Mode = syscall.S_IFREG | 0o400
+	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
 	out.Nlink = 1
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 	now := time.Now()
@@ -107,7 +107,11 @@ func (s *statsFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ 
 	if err != nil {
 		return nil, 0, d.errno("open", err)
 	}
-	return &bytesHandle{data: doc}, fuse.FOPEN_DIRECT_IO, 0
+	h, e := d.heldHandle(viewStats, doc)
+	if e != 0 {
+		return nil, 0, e
+	}
+	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // Setxattr - FUSE call.

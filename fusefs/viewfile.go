@@ -105,7 +105,7 @@ func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrO
 
 // viewFileAttr fills the attributes of a view file from its entry.
 func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
-	out.Mode = syscall.S_IFREG | 0o400
+	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
 	out.Nlink = 1
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 	out.Size = uint64(e.Size)
@@ -135,29 +135,37 @@ func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ u
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
-	var data []byte
 	switch v.kind {
 	case kindExpired:
 		sess, err := d.store.Load(ctx, v.key)
 		if err != nil {
 			return nil, 0, d.errno("open", err)
 		}
-		if data, err = d.render(sess.JSON); err != nil {
-			return nil, 0, d.errno("open", err)
+		r, e := d.acquireRendering(sess)
+		if e != 0 {
+			return nil, 0, e
 		}
 		d.counters.reads.Add(1)
+		return &bytesHandle{data: r.data, release: func() { d.releaseRendering(r) }}, fuse.FOPEN_DIRECT_IO, 0
 	case kindInvalid:
 		raw, _, err := d.store.ReadRaw(ctx, v.key)
+		var data []byte
 		switch {
 		case errors.Is(err, store.ErrTooLarge):
 			// Shown empty; the reason is in user.sessionfs.error.
 		case err != nil:
 			return nil, 0, d.errno("open", err)
 		default:
-			data = raw[:min(len(raw), maxInvalidShown)]
+			// A copy: the whole file's bytes are not kept for what is shown.
+			data = append([]byte(nil), raw[:min(len(raw), maxInvalidShown)]...)
 		}
+		h, e := d.heldHandle(v.key, data)
+		if e != 0 {
+			return nil, 0, e
+		}
+		return h, fuse.FOPEN_DIRECT_IO, 0
 	}
-	return &bytesHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return nil, 0, syscall.EIO
 }
 
 // Setxattr - FUSE call.
@@ -170,12 +178,33 @@ func (v *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	return syscall.ENOTSUP
 }
 
-// bytesHandle is an open view file: the content taken at open.
+// bytesHandle is an open view file: the content taken at open, held
+// within the buffer budget until release.
 type bytesHandle struct {
-	data []byte
+	data    []byte
+	release func() // gives the content back to the buffer budget
 }
 
-var _ = (fs.FileReader)((*bytesHandle)(nil))
+var (
+	_ = (fs.FileReader)((*bytesHandle)(nil))
+	_ = (fs.FileReleaser)((*bytesHandle)(nil))
+)
+
+// heldHandle is a handle on data, a private copy, charged to the buffer
+// budget (ENOMEM past it).
+func (d *rootDir) heldHandle(name string, data []byte) (*bytesHandle, syscall.Errno) {
+	n := int64(cap(data))
+	if !d.buffers.take(n) {
+		return nil, d.buffers.refuse("open", name, n)
+	}
+	return &bytesHandle{data: data, release: func() { d.buffers.give(n) }}, 0
+}
+
+// Release - FUSE call.
+func (h *bytesHandle) Release(ctx context.Context) syscall.Errno {
+	h.release()
+	return 0
+}
 
 // Read - FUSE call.
 func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

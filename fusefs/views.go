@@ -95,11 +95,11 @@ func (d *rootDir) viewDirEntries() []fuse.DirEntry {
 	}
 }
 
-// viewDirAttr fills the attributes of a view directory: read and search
-// for the owner only (write: removals are allowed, creations refused by
-// the operations themselves).
+// viewDirAttr fills the attributes of a view directory, as the root's
+// (write: removals are allowed, creations refused by the operations
+// themselves).
 func (d *rootDir) viewDirAttr(out *fuse.Attr) {
-	out.Mode = syscall.S_IFDIR | 0o700
+	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
 	out.Nlink = 2
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 	mt := d.views.start

@@ -93,6 +93,19 @@ func Save(ctx context.Context, st store.Store, key string, sessionJSON []byte, o
 	return saved, a.record(rec)
 }
 
+// Refuse records a change the caller refused before asking the store (a
+// write to the open file failed, so what it holds is not what was meant):
+// a rejected write of attempted (nil: nothing worth showing) with reason,
+// and the session as it stays.
+func Refuse(ctx context.Context, st store.Store, key string, attempted []byte, reason string, a Audit) error {
+	if !a.on() {
+		return nil
+	}
+	raw, cur := a.unchanged(ctx, st, key)
+	return a.record(audit.Record{Op: audit.OpRejectedWrite, Key: key, Before: raw, After: raw,
+		BeforeJSON: cur, AfterJSON: attempted, Reason: reason})
+}
+
 // Remove deletes key's session if match accepts what is stored
 // (st.RemoveIf) and records the removal as op (delete, gc, revoke) with
 // reason. Nothing to remove is no error and no record: the Removal says so.
