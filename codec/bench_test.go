@@ -1,6 +1,11 @@
 package codec
 
 import (
+	"compress/zlib"
+	"io"
+
+	kzlib "github.com/klauspost/compress/zlib"
+
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -177,3 +182,68 @@ func BenchmarkPretty64K(b *testing.B) {
 		}
 	}
 }
+
+// zlibPayload returns the compressed payload of the session_data benchInput
+// gives for js.
+func zlibPayload(b *testing.B, js string) []byte {
+	_, data := benchInput(b, js)
+	value := data[:bytes.LastIndexByte(data, ':')]
+	payload := value[:bytes.IndexByte(value, ':')]
+	if payload[0] != '.' {
+		b.Fatal("payload is not compressed")
+	}
+	z, err := base64.RawURLEncoding.DecodeString(string(payload[1:]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return z
+}
+
+// benchInflate times this build's inflater (Inflater names it).
+func benchInflate(b *testing.B, js string) {
+	z := zlibPayload(b, js)
+	b.SetBytes(int64(len(z)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := inflate(z, DefaultMaxDecodedSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInflateLogin(b *testing.B) { benchInflate(b, loginSession) }
+func BenchmarkInflate64K(b *testing.B)   { benchInflate(b, session64K()) }
+
+// benchInflateReader times a streaming zlib reader at its best: one reader,
+// Reset on every payload, inflating into a reused buffer.
+func benchInflateReader(b *testing.B, js string, newReader func(io.Reader) (io.ReadCloser, error)) {
+	z := zlibPayload(b, js)
+	src := bytes.NewReader(z)
+	zr, err := newReader(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 256<<10)
+	b.SetBytes(int64(len(z)))
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(z)
+		if err := zr.(interface {
+			Reset(io.Reader, []byte) error
+		}).Reset(src, nil); err != nil {
+			b.Fatal(err)
+		}
+		out := bytes.NewBuffer(buf[:0])
+		if _, err := out.ReadFrom(zr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func stdZlib(r io.Reader) (io.ReadCloser, error) { return zlib.NewReader(r) }
+func kpZlib(r io.Reader) (io.ReadCloser, error)  { return kzlib.NewReader(r) }
+
+func BenchmarkInflateStdlibLogin(b *testing.B)    { benchInflateReader(b, loginSession, stdZlib) }
+func BenchmarkInflateStdlib64K(b *testing.B)      { benchInflateReader(b, session64K(), stdZlib) }
+func BenchmarkInflateKlauspostLogin(b *testing.B) { benchInflateReader(b, loginSession, kpZlib) }
+func BenchmarkInflateKlauspost64K(b *testing.B)   { benchInflateReader(b, session64K(), kpZlib) }

@@ -24,7 +24,7 @@ set -euo pipefail
 
 readonly PYTHON=/usr/bin/python3
 readonly CACHE="${SESSIONFS_DJANGO_CACHE:-/var/cache/sessionfs/django}"
-readonly SYSTEM_PACKAGES=(fuse3 python3-django vim emacs-nox attr systemd man-db util-linux)
+readonly SYSTEM_PACKAGES=(fuse3 python3-django vim emacs-nox attr systemd man-db util-linux libdeflate-dev)
 readonly DJANGO_PACKAGES=(python3-django python3-asgiref python3-sqlparse)
 readonly MIRROR=http://deb.debian.org/debian
 readonly SECURITY_MIRROR=http://deb.debian.org/debian-security
