@@ -247,3 +247,19 @@ func BenchmarkInflateStdlibLogin(b *testing.B)    { benchInflateReader(b, loginS
 func BenchmarkInflateStdlib64K(b *testing.B)      { benchInflateReader(b, session64K(), stdZlib) }
 func BenchmarkInflateKlauspostLogin(b *testing.B) { benchInflateReader(b, loginSession, kpZlib) }
 func BenchmarkInflateKlauspost64K(b *testing.B)   { benchInflateReader(b, session64K(), kpZlib) }
+
+// BenchmarkJSON64K is the JSON half of BenchmarkDecode64K: validating
+// (and, were it not canonical, rewriting) 64 KiB of Django's JSON.
+func BenchmarkJSON64K(b *testing.B) {
+	js := []byte(session64K())
+	if !isCanonical(js) {
+		b.Fatal("session64K is not in canonical form")
+	}
+	b.SetBytes(int64(len(js)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeJSONSession(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

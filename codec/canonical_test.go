@@ -1,7 +1,9 @@
 package codec
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -81,6 +83,94 @@ func TestPlainReprFloat(t *testing.T) {
 	for text, want := range map[string]bool{"12.25": true, "1.10": false, "0.00001": false, "100.0": true, "12345678901234567.0": false} {
 		if got := plainReprFloat([]byte(text)); got != want {
 			t.Errorf("plainReprFloat(%s) = %v, want %v", text, got, want)
+		}
+	}
+}
+
+// TestIsCanonicalShapes: the fast path agrees with the general path on the
+// shapes its bookkeeping handles apart: duplicates at every nesting level
+// (each object's keys, and its seen bits, restored after a nested container),
+// objects past the linear duplicate check and past the allocation-free key
+// stack, nesting up to the depth limit.
+func TestIsCanonicalShapes(t *testing.T) {
+	members := func(n int, dupOf int) string {
+		var b strings.Builder
+		b.WriteByte('{')
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k := i
+			if i == n-1 && dupOf >= 0 {
+				k = dupOf
+			}
+			fmt.Fprintf(&b, `"k%d":%d`, k, i)
+		}
+		b.WriteByte('}')
+		return b.String()
+	}
+	nested := func(depth int, inner string) string {
+		return strings.Repeat(`{"a":[`, depth) + inner + strings.Repeat(`]}`, depth)
+	}
+	cases := map[string]bool{
+		`{"a":{"b":1},"b":2}`:                       true,  // same key in parent and child
+		`{"a":{"b":1,"c":2},"b":2,"c":3}`:           true,  // keys seen in a child are not the parent's
+		`{"a":{"b":1},"a":2}`:                       false, // duplicate after a nested object
+		`{"a":[{"x":1},{"x":2}],"b":[[],{}],"a":1}`: false,
+		`{"a":[{"x":1,"x":2}]}`:                     false, // duplicate inside an array's object
+		`{"":1,"":2}`:                               false,
+		`{"":1,"\"":2}`:                             true,
+		`{"ab":1,"ac":2,"ad":3}`:                    true, // same length and first byte, different keys
+		`{"ab":1,"ac":2,"ab":3}`:                    false,
+		`{"a":1,"b":{"c":{"d":[1,{"e":2,"e":3}]}}}`: false,
+		`{"a":{}}`:                                  true,
+		`{"a":[]}`:                                  true,
+		`{"a":[{}]}`:                                true,
+		`{"$tuple":{"a":1},"b":2}`:                  true, // two members: not a tag
+		`{"a":{"$set":[]}}`:                         false,
+		`{"a":{"$object":1,"b":2}}`:                 false,
+		members(16, -1):                             true,
+		members(16, 3):                              false,
+		members(17, -1):                             true,
+		members(17, 0):                              false, // found at the object's end
+		members(17, 15):                             false,
+		members(100, -1):                            true, // past the key stack's array
+		members(100, 99-40):                         false,
+		members(2000, -1):                           true,
+		members(2000, 1234):                         false,
+		`{"x":` + members(40, -1) + `,"y":` + members(40, 7) + `}`: false,
+		`{"x":` + members(40, -1) + `,"x":1}`:                      false,
+		nested(maxDepth/2-1, `1`):                                  true,
+		nested(maxDepth/2-1, `{"a":1,"a":2}`):                      false,
+		nested(maxDepth/2+1, `1`):                                  false, // too deep: the general path refuses it
+		`{"a":[1,2}`:                                               false,
+		`{"a":{"b":1]}`:                                            false,
+		`{"a":1}}`:                                                 false,
+		`{"a":1`:                                                   false,
+		`{"a"}`:                                                    false,
+		`{"a":}`:                                                   false,
+		`{"a":tru}`:                                                false,
+		`{"a":nul}`:                                                false,
+		`{"a":-}`:                                                  false,
+		`{"a":1.}`:                                                 false,
+		`{"a":"x\`:                                                 false,
+		`{"a":"\u00e`:                                              false,
+		`{"a":"0123456789abcdef\u00e9\ud83d\ude00 long enough for several words"}`: true,
+		`{"a":"0123456789abcdef` + "\x7f" + `"}`:                                   false,
+		`{"a":"0123456789abcdef` + "\x1f" + `"}`:                                   false,
+		`{"a":"0123456789abcdef` + "\xc3\xa9" + `"}`:                               false,
+	}
+	for in, want := range cases {
+		got := isCanonical([]byte(in))
+		if got != want {
+			t.Errorf("isCanonical(%.120s) = %v, want %v", in, got, want)
+		}
+		slow, err := slowDecodeJSON([]byte(in))
+		if got && (err != nil || string(slow) != in) {
+			t.Errorf("canonical %.120s rebuilds as %.120s (%v)", in, slow, err)
+		}
+		if !got && err == nil && string(slow) == in && want {
+			t.Errorf("%.120s is canonical but the fast path refused it", in)
 		}
 	}
 }
