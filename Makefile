@@ -39,7 +39,7 @@ integration: build
 test: deps vet unit integration
 
 # Each fuzz target for FUZZTIME (default 60s).
-FUZZ_TARGETS := codec:FuzzDecode codec:FuzzDecodeSigned codec:FuzzEncodeRoundTrip codec:FuzzEncodeEdit \
+FUZZ_TARGETS := codec:FuzzDecode codec:FuzzDecodeSigned codec:FuzzEncodeRoundTrip codec:FuzzEncodeEdit codec:FuzzInflate \
 	codec:FuzzPickle store:FuzzKey store:FuzzSaveEdit
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -88,4 +89,51 @@ func TestInflateFraming(t *testing.T) {
 			t.Errorf("%s: inflated %q", tc.name, out)
 		}
 	}
+}
+
+// FuzzInflate: this build's inflater agrees with the standard library's
+// zlib reader: the same bytes where both succeed, an ErrCorruptZlib or
+// ErrTooLarge error where both refuse, never more than the limit. One
+// difference is libdeflate's by design: it decodes a few invalid DEFLATE
+// symbols (which zlib and CPython refuse) instead of failing on them, and
+// leaves detecting corruption to the Adler-32 check, so it may inflate a
+// stream the standard library refuses; never the other way round.
+func FuzzInflate(f *testing.F) {
+	lenient := strings.HasPrefix(Inflater, "libdeflate")
+	payload := []byte(`{"_auth_user_id":"42","cart":"` + strings.Repeat("blue shirt ", 40) + `"}`)
+	for _, z := range [][]byte{zlibOf(nil), zlibOf([]byte("x")), zlibOf(payload), zlibOf(bytes.Repeat([]byte{0}, 5000))} {
+		f.Add(z)
+		f.Add(z[:len(z)-1])
+		f.Add(append(bytes.Clone(z), 0))
+	}
+	const limit = 4096
+	f.Fuzz(func(t *testing.T, z []byte) {
+		got, err := inflate(z, limit)
+		var want []byte
+		zr, stdErr := zlib.NewReader(bytes.NewReader(z))
+		if stdErr == nil {
+			want, stdErr = io.ReadAll(io.LimitReader(zr, limit+1))
+			if stdErr == nil && len(want) > limit {
+				stdErr = ErrTooLarge
+			}
+		}
+		switch {
+		case err == nil && stdErr == nil:
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s inflates %x to\n%q\ncompress/zlib to\n%q", Inflater, z, got, want)
+			}
+		case err == nil && !lenient:
+			t.Fatalf("%s inflates %x (%d bytes), compress/zlib refuses it: %v", Inflater, z, len(got), stdErr)
+		case err == nil:
+			if len(got) > limit {
+				t.Fatalf("%s inflates %x to %d bytes, over the limit", Inflater, z, len(got))
+			}
+		case stdErr == nil:
+			t.Fatalf("%s refuses %x (%v), compress/zlib inflates it", Inflater, z, err)
+		case !errors.Is(err, ErrCorruptZlib) && !errors.Is(err, ErrTooLarge):
+			t.Fatalf("untyped error: %v", err)
+		case got != nil:
+			t.Fatalf("error %v with %d bytes of output", err, len(got))
+		}
+	})
 }
