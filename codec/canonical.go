@@ -22,10 +22,31 @@ import (
 // containers are kept on the key stack, as two marks holding what the
 // enclosing container's scan needs again: its kind, the index of its first
 // key and its seen bits.
-func isCanonical(in []byte) bool {
+func isCanonical(in []byte) bool { return isCanonicalWith(in, len(in) >= classesMin) }
+
+// isCanonicalWith is isCanonical, skipping strings through byteClasses
+// bitmaps or not: the tests check that both ways agree.
+func isCanonicalWith(in []byte, bitmaps bool) bool {
 	n := len(in)
 	if n == 0 || in[0] != '{' || uint64(n) > math.MaxUint32 {
 		return false
+	}
+	var classes byteClasses
+	var inline [2 * classesInline / 64]uint64
+	switch {
+	case !bitmaps:
+	case n > classesInline:
+		pooled, _ := classesPool.Get().(*[]uint64)
+		if pooled == nil {
+			pooled = new([]uint64)
+		}
+		if need := 2 * ((n + 63) >> 6); cap(*pooled) < need {
+			*pooled = make([]uint64, need)
+		}
+		defer classesPool.Put(pooled)
+		classes = classifyText(in, *pooled)
+	default:
+		classes = classifyText(in, inline[:])
 	}
 	var small [64]span
 	keys := small[:0] // the keys of every open object, each object's after its mark
@@ -45,7 +66,9 @@ value:
 	}
 	switch c = in[pos]; c {
 	case '"':
-		if pos, ok = canonString(in, pos); !ok {
+		if end, from := classes.plainString(pos); end != 0 {
+			pos = end
+		} else if pos, ok = canonStringFrom(in, from); !ok {
 			return false
 		}
 	case '{', '[':
@@ -131,7 +154,9 @@ key:
 	}
 	{
 		start := pos + 1
-		if pos, ok = canonString(in, pos); !ok {
+		if end, from := classes.plainString(pos); end != 0 {
+			pos = end
+		} else if pos, ok = canonStringFrom(in, from); !ok {
 			return false
 		}
 		k := span{uint32(start), uint32(pos - 1)}
@@ -213,14 +238,14 @@ var plainASCII = func() (t [256]bool) {
 	return t
 }()
 
-// canonString checks the string whose opening quote is at in[pos] for
-// ensure_ascii form and returns the index after its closing quote. Plain
-// characters are skipped eight at a time: each test below sets the high bit
-// of a byte it matches and of no byte below the first match (a borrow or a
-// carry only moves up), so the lowest set bit is the first byte to look at.
-func canonString(in []byte, pos int) (int, bool) {
+// canonStringFrom checks the rest of a string from in[pos] on (pos is
+// inside the string, after its opening quote) for ensure_ascii form and
+// returns the index after its closing quote. Plain characters are skipped
+// eight at a time: each test below sets the high bit of a byte it matches
+// and of no byte below the first match (a borrow or a carry only moves up),
+// so the lowest set bit is the first byte to look at.
+func canonStringFrom(in []byte, pos int) (int, bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	pos++
 	for {
 		if pos+8 <= len(in) {
 			w := binary.LittleEndian.Uint64(in[pos:])

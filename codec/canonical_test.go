@@ -41,8 +41,10 @@ func TestIsCanonical(t *testing.T) {
 		`[1]`:                                  false,
 		`{"a":NaN}`:                            false,
 	} {
-		if got := isCanonical([]byte(in)); got != want {
-			t.Errorf("isCanonical(%s) = %v, want %v", in, got, want)
+		for _, bitmaps := range []bool{false, true} {
+			if got := isCanonicalWith([]byte(in), bitmaps); got != want {
+				t.Errorf("isCanonical(%s) = %v, want %v (bitmaps %v)", in, got, want, bitmaps)
+			}
 		}
 		if want {
 			slow, err := slowDecodeJSON([]byte(in))
@@ -87,8 +89,9 @@ func TestPlainReprFloat(t *testing.T) {
 	}
 }
 
-// TestIsCanonicalShapes: the fast path agrees with the general path on the
-// shapes its bookkeeping handles apart: duplicates at every nesting level
+// TestIsCanonicalShapes: the fast path agrees with the general path, with
+// and without string bitmaps, on the shapes its bookkeeping handles apart:
+// strings across the bitmaps' words, duplicates at every nesting level
 // (each object's keys, and its seen bits, restored after a nested container),
 // objects past the linear duplicate check and past the allocation-free key
 // stack, nesting up to the depth limit.
@@ -155,15 +158,24 @@ func TestIsCanonicalShapes(t *testing.T) {
 		`{"a":1.}`:                                                 false,
 		`{"a":"x\`:                                                 false,
 		`{"a":"\u00e`:                                              false,
-		`{"a":"0123456789abcdef\u00e9\ud83d\ude00 long enough for several words"}`: true,
-		`{"a":"0123456789abcdef` + "\x7f" + `"}`:                                   false,
-		`{"a":"0123456789abcdef` + "\x1f" + `"}`:                                   false,
-		`{"a":"0123456789abcdef` + "\xc3\xa9" + `"}`:                               false,
+		`{"a":"0123456789abcdef\u00e9\ud83d\ude00 long enough for several words"}`:                true,
+		`{"a":"0123456789abcdef` + "\x7f" + `"}`:                                                  false,
+		`{"a":"0123456789abcdef` + "\x1f" + `"}`:                                                  false,
+		`{"a":"0123456789abcdef` + "\xc3\xa9" + `"}`:                                              false,
+		`{"a":"` + strings.Repeat("x", 70) + `\u00e9\n` + strings.Repeat("y", 130) + `\"","b":1}`: true,
+		`{"a":"` + strings.Repeat("x", 70) + `\u00E9` + strings.Repeat("y", 130) + `"}`:           false,
+		`{"a":"` + strings.Repeat("x", 130) + "\xff" + `"}`:                                       false,
+		`{"a":"` + strings.Repeat("x", 600) + `"}`:                                                true,
+		`{"a":"` + strings.Repeat("x", 600) + `}`:                                                 false,
+		`{"` + strings.Repeat("k", 63) + `":1,"` + strings.Repeat("k", 63) + `":2}`:               false,
 	}
 	for in, want := range cases {
 		got := isCanonical([]byte(in))
 		if got != want {
 			t.Errorf("isCanonical(%.120s) = %v, want %v", in, got, want)
+		}
+		if other := isCanonicalWith([]byte(in), len(in) < classesMin); other != got {
+			t.Errorf("isCanonical(%.120s) is %v with string bitmaps, %v without", in, !other, other)
 		}
 		slow, err := slowDecodeJSON([]byte(in))
 		if got && (err != nil || string(slow) != in) {
