@@ -21,7 +21,8 @@ import (
 // position through a pointer cost more than the scanning itself. Open
 // containers are kept on the key stack, as two marks holding what the
 // enclosing container's scan needs again: its kind, the index of its first
-// key and its seen bits.
+// key and its seen bits. Strings, most of the bytes, are skipped through
+// byteClasses bitmaps from classesMin bytes of input on.
 func isCanonical(in []byte) bool { return isCanonicalWith(in, len(in) >= classesMin) }
 
 // isCanonicalWith is isCanonical, skipping strings through byteClasses
@@ -43,7 +44,12 @@ func isCanonicalWith(in []byte, bitmaps bool) bool {
 		if need := 2 * ((n + 63) >> 6); cap(*pooled) < need {
 			*pooled = make([]uint64, need)
 		}
-		defer classesPool.Put(pooled)
+		defer func() {
+			if cap(*pooled) > 2*scratchKeep/64 { // a rare huge session: do not pin its bitmaps
+				*pooled = nil
+			}
+			classesPool.Put(pooled)
+		}()
 		classes = classifyText(in, *pooled)
 	default:
 		classes = classifyText(in, inline[:])
