@@ -1,20 +1,21 @@
 package codec
 
 import (
-	"compress/zlib"
-	"io"
-
-	kzlib "github.com/klauspost/compress/zlib"
-
 	"bytes"
+	"compress/zlib"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	kzlib "github.com/klauspost/compress/zlib"
 )
 
 // loginSession is a typical Django 3.2+ login session: ~200 bytes of JSON.
@@ -146,6 +147,30 @@ func BenchmarkFloor64K(b *testing.B)  { benchFloor(b, session64K(), false) }
 
 func BenchmarkFloor64KInflate(b *testing.B) { benchFloor(b, session64K(), true) }
 
+// cartSession64K is the 64 KiB session of integration/bench: a login and a
+// cart of items with random SKUs, prices as strings and notes of three
+// words, all ASCII (the escapes and floats of session64K take the
+// checker's slower paths).
+func cartSession64K() string {
+	r := rand.New(rand.NewPCG(1, 64))
+	words := []string{"blue", "shirt", "cotton", "large", "gift", "wrap", "express", "coupon", "summer", "sale", "note", "red"}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"_auth_user_id":"%d","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"%016x%016x%016x%016x","cart":[`,
+		r.IntN(1_000_000), r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+	for item := 0; b.Len() < 64<<10-100; item++ {
+		if item > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"%08x","qty":%d,"price":"%d.%02d","note":"%s %s %s"}`, r.Uint32(), 1+r.IntN(9),
+			r.IntN(500), r.IntN(100), words[r.IntN(len(words))], words[r.IntN(len(words))], words[r.IntN(len(words))])
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func BenchmarkDecodeCart64K(b *testing.B)       { benchDecode(b, cartSession64K()) }
+func BenchmarkFloorCart64KInflate(b *testing.B) { benchFloor(b, cartSession64K(), true) }
+
 func benchEncode(b *testing.B, js string, opt EncodeOptions) {
 	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
 	in, err := Pretty([]byte(js))
@@ -250,10 +275,27 @@ func BenchmarkInflateKlauspost64K(b *testing.B)   { benchInflateReader(b, sessio
 
 // BenchmarkJSON64K is the JSON half of BenchmarkDecode64K: validating
 // (and, were it not canonical, rewriting) 64 KiB of Django's JSON.
-func BenchmarkJSON64K(b *testing.B) {
-	js := []byte(session64K())
+func BenchmarkJSON64K(b *testing.B) { benchJSON(b, session64K()) }
+
+// BenchmarkJSONCart64K is the JSON half of BenchmarkDecodeCart64K.
+func BenchmarkJSONCart64K(b *testing.B) { benchJSON(b, cartSession64K()) }
+
+// BenchmarkJSONValidCart64K is encoding/json's plain validity scan of the
+// same bytes, for scale.
+func BenchmarkJSONValidCart64K(b *testing.B) {
+	js := []byte(cartSession64K())
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		if !json.Valid(js) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func benchJSON(b *testing.B, session string) {
+	js := []byte(session)
 	if !isCanonical(js) {
-		b.Fatal("session64K is not in canonical form")
+		b.Fatal("not in canonical form")
 	}
 	b.SetBytes(int64(len(js)))
 	b.ReportAllocs()
