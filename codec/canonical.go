@@ -72,9 +72,14 @@ value:
 	}
 	switch c = in[pos]; c {
 	case '"':
-		if end, from := classes.plainString(pos); end != 0 {
-			pos = end
-		} else if pos, ok = canonStringFrom(in, from); !ok {
+		if p := pos + 1; p>>6 < len(classes.quotes) { // plainFrom's common case, inlined
+			q, s := classes.quotes[p>>6]>>(uint(p)&63), classes.specials[p>>6]>>(uint(p)&63)
+			if q != 0 && s&(q&-q-1) == 0 {
+				pos = p + bits.TrailingZeros64(q) + 1
+				break
+			}
+		}
+		if pos, ok = classes.stringEnd(in, pos); !ok {
 			return false
 		}
 	case '{', '[':
@@ -160,11 +165,17 @@ key:
 	}
 	{
 		start := pos + 1
-		if end, from := classes.plainString(pos); end != 0 {
-			pos = end
-		} else if pos, ok = canonStringFrom(in, from); !ok {
+		if p := start; p>>6 < len(classes.quotes) { // as for a value
+			q, s := classes.quotes[p>>6]>>(uint(p)&63), classes.specials[p>>6]>>(uint(p)&63)
+			if q != 0 && s&(q&-q-1) == 0 {
+				pos = p + bits.TrailingZeros64(q) + 1
+				goto keyRead
+			}
+		}
+		if pos, ok = classes.stringEnd(in, pos); !ok {
 			return false
 		}
+	keyRead:
 		k := span{uint32(start), uint32(pos - 1)}
 		if len(keys)-base < linearKeys {
 			// Only a key whose length and first byte (the closing quote for
@@ -273,28 +284,31 @@ func canonStringFrom(in []byte, pos int) (int, bool) {
 				return 0, false
 			}
 		}
-		switch in[pos] {
-		case '"':
+		if in[pos] == '"' {
 			return pos + 1, true
-		case '\\':
-			if pos+1 >= len(in) {
-				return 0, false
-			}
-			switch in[pos+1] {
-			case '"', '\\', 'n', 'r', 't', 'b', 'f':
-				pos += 2
-			case 'u':
-				var ok bool
-				if pos, ok = canonU(in, pos); !ok {
-					return 0, false
-				}
-			default:
-				return 0, false // "\/" is valid JSON but not Python's output
-			}
-		default:
-			return 0, false // a control or non-ASCII byte: Python escapes it
+		}
+		var ok bool
+		if pos, ok = canonEscape(in, pos); !ok {
+			return 0, false
 		}
 	}
+}
+
+// canonEscape checks the special byte at in[pos] inside a string: it must
+// start an escape Python writes, and returns the index after it. A control
+// or non-ASCII byte is refused (Python escapes it), and so is "\/" (valid
+// JSON, not Python's output).
+func canonEscape(in []byte, pos int) (int, bool) {
+	if in[pos] != '\\' || pos+1 >= len(in) {
+		return 0, false
+	}
+	switch in[pos+1] {
+	case '"', '\\', 'n', 'r', 't', 'b', 'f':
+		return pos + 2, true
+	case 'u':
+		return canonU(in, pos)
+	}
+	return 0, false
 }
 
 // canonU checks the \uXXXX escape at in[pos] for one Python would write:
@@ -349,10 +363,25 @@ func canonNumber(in []byte, pos int) (int, bool) {
 	for pos < len(in) && in[pos]-'0' <= 9 {
 		pos++
 	}
-	if nd := pos - intStart; nd == 0 || nd > 1 && in[intStart] == '0' {
+	nd := pos - intStart
+	if nd == 0 || nd > 1 && in[intStart] == '0' {
 		return 0, false
 	}
-	if pos < len(in) && (in[pos] == '.' || in[pos] == 'e') {
+	if pos < len(in) && in[pos] == '.' {
+		// A plain decimal is Python's repr when the integer part is not 0,
+		// there are at most 15 digits, and the fraction ends in no
+		// superfluous 0 (see plainReprFloat): the prices of a cart.
+		dot, f := pos, pos+1
+		for f < len(in) && in[f]-'0' <= 9 {
+			f++
+		}
+		nf := f - dot - 1
+		if nf > 0 && (f == len(in) || in[f] != 'e') && in[intStart] != '0' && nd+nf <= 15 && (nf == 1 || in[f-1] != '0') {
+			return f, true
+		}
+		return canonFloat(in, start, dot)
+	}
+	if pos < len(in) && in[pos] == 'e' {
 		return canonFloat(in, start, pos)
 	}
 	return pos, pos-start != 2 || in[start] != '-' || in[start+1] != '0'

@@ -40,35 +40,50 @@ func classifyText(in []byte, words []uint64) byteClasses {
 	return c
 }
 
-// plainString returns the index after the closing quote of the string
-// whose opening quote is at pos when no special byte comes first. Else it
-// returns 0 and where canonStringFrom is to check the rest byte by byte:
-// the first special byte, or the string's start when the bitmaps cannot
-// tell (no closing quote, or no bitmaps).
-func (c *byteClasses) plainString(pos int) (end, from int) {
-	pos++
-	start := pos
-	i, sh := pos>>6, uint(pos)&63
+// stringEnd checks the string whose opening quote is at in[pos] for
+// ensure_ascii form and returns the index after its closing quote: through
+// the bitmaps up to each special byte, which must start an escape
+// (canonEscape), and byte by byte (canonStringFrom) where there are no
+// bitmaps.
+func (c *byteClasses) stringEnd(in []byte, pos int) (int, bool) {
+	p := pos + 1
+	for {
+		end, special := c.plainFrom(p)
+		if end != 0 {
+			return end, true
+		}
+		if special < 0 {
+			return canonStringFrom(in, p)
+		}
+		var ok bool
+		if p, ok = canonEscape(in, special); !ok {
+			return 0, false
+		}
+	}
+}
+
+// plainFrom looks for the closing quote of a string from in[p] on (p is
+// inside the string). It returns the index after the quote if no special
+// byte comes first; else 0 and the index of the first special byte, or -1
+// when the bitmaps cannot tell (no closing quote, or no bitmaps).
+func (c *byteClasses) plainFrom(p int) (end, special int) {
+	i, sh := p>>6, uint(p)&63
 	if i >= len(c.quotes) {
-		return 0, start
+		return 0, -1
 	}
 	q, s := c.quotes[i]>>sh, c.specials[i]>>sh
 	for {
-		if q != 0 {
-			t := bits.TrailingZeros64(q)
-			if s&(1<<t-1) != 0 {
-				return 0, pos + bits.TrailingZeros64(s)
-			}
-			return pos + t + 1, 0
+		if q != 0 && s&(q&-q-1) == 0 { // a quote, and no special byte below it
+			return p + bits.TrailingZeros64(q) + 1, 0
 		}
 		if s != 0 {
-			return 0, pos + bits.TrailingZeros64(s)
+			return 0, p + bits.TrailingZeros64(s)
 		}
 		i++
 		if i >= len(c.quotes) {
-			return 0, start
+			return 0, -1
 		}
-		pos = (pos | 63) + 1 // the start of word i
+		p = (p | 63) + 1 // the start of word i
 		q, s = c.quotes[i], c.specials[i]
 	}
 }

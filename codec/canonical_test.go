@@ -30,6 +30,13 @@ func TestIsCanonical(t *testing.T) {
 		`{"s":"\u000a"}`:                       false, // Python writes \n
 		`{"s":"é"}`:                            false, // raw non-ASCII
 		`{"f":1.50}`:                           false,
+		`{"f":123.25,"g":-7.5,"h":100.0}`:      true,
+		`{"f":0.5,"g":-0.001,"h":1.0}`:         true,
+		`{"f":123456789012345.6}`:              true,  // 16 digits: the exact path decides
+		`{"f":1234567890123456.7}`:             false, // Python writes 1234567890123456.8
+		`{"f":12345678901234.56}`:              true,
+		`{"f":1.0e5}`:                          false,
+		`{"f":10.}`:                            false,
 		`{"f":1E+100}`:                         false,
 		`{"f":100000000000000000.0}`:           false, // Python: 1e+17
 		`{"i":-0}`:                             false,
