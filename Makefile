@@ -26,8 +26,11 @@ vet:
 	  if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
+# The codec tests run twice: in the default build (zlib through libdeflate,
+# cgo) and in the pure-Go build (CGO_ENABLED=0, or -tags without_libdeflate).
 unit:
 	$(GOTEST) -race ./codec/... ./store/... ./fusefs/... .
+	CGO_ENABLED=0 $(GOTEST) ./codec/...
 	GOMAXPROCS=1 $(GOTEST) -race ./fusefs/...
 
 integration: build
@@ -36,7 +39,7 @@ integration: build
 test: deps vet unit integration
 
 # Each fuzz target for FUZZTIME (default 60s).
-FUZZ_TARGETS := codec:FuzzDecode codec:FuzzDecodeSigned codec:FuzzEncodeRoundTrip codec:FuzzEncodeEdit \
+FUZZ_TARGETS := codec:FuzzDecode codec:FuzzDecodeSigned codec:FuzzEncodeRoundTrip codec:FuzzEncodeEdit codec:FuzzInflate \
 	codec:FuzzPickle store:FuzzKey store:FuzzSaveEdit
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -2,14 +2,20 @@ package codec
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	kzlib "github.com/klauspost/compress/zlib"
 )
 
 // loginSession is a typical Django 3.2+ login session: ~200 bytes of JSON.
@@ -141,6 +147,30 @@ func BenchmarkFloor64K(b *testing.B)  { benchFloor(b, session64K(), false) }
 
 func BenchmarkFloor64KInflate(b *testing.B) { benchFloor(b, session64K(), true) }
 
+// cartSession64K is the 64 KiB session of integration/bench: a login and a
+// cart of items with random SKUs, prices as strings and notes of three
+// words, all ASCII (the escapes and floats of session64K take the
+// checker's slower paths).
+func cartSession64K() string {
+	r := rand.New(rand.NewPCG(1, 64))
+	words := []string{"blue", "shirt", "cotton", "large", "gift", "wrap", "express", "coupon", "summer", "sale", "note", "red"}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"_auth_user_id":"%d","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"%016x%016x%016x%016x","cart":[`,
+		r.IntN(1_000_000), r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+	for item := 0; b.Len() < 64<<10-100; item++ {
+		if item > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"%08x","qty":%d,"price":"%d.%02d","note":"%s %s %s"}`, r.Uint32(), 1+r.IntN(9),
+			r.IntN(500), r.IntN(100), words[r.IntN(len(words))], words[r.IntN(len(words))], words[r.IntN(len(words))])
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func BenchmarkDecodeCart64K(b *testing.B)       { benchDecode(b, cartSession64K()) }
+func BenchmarkFloorCart64KInflate(b *testing.B) { benchFloor(b, cartSession64K(), true) }
+
 func benchEncode(b *testing.B, js string, opt EncodeOptions) {
 	c := mustNew(b, Config{SecretKey: []byte(testSecret)})
 	in, err := Pretty([]byte(js))
@@ -173,6 +203,104 @@ func BenchmarkPretty64K(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Pretty(js); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// zlibPayload returns the compressed payload of the session_data benchInput
+// gives for js.
+func zlibPayload(b *testing.B, js string) []byte {
+	_, data := benchInput(b, js)
+	value := data[:bytes.LastIndexByte(data, ':')]
+	payload := value[:bytes.IndexByte(value, ':')]
+	if payload[0] != '.' {
+		b.Fatal("payload is not compressed")
+	}
+	z, err := base64.RawURLEncoding.DecodeString(string(payload[1:]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return z
+}
+
+// benchInflate times this build's inflater (Inflater names it).
+func benchInflate(b *testing.B, js string) {
+	z := zlibPayload(b, js)
+	b.SetBytes(int64(len(z)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := inflate(z, DefaultMaxDecodedSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInflateLogin(b *testing.B) { benchInflate(b, loginSession) }
+func BenchmarkInflate64K(b *testing.B)   { benchInflate(b, session64K()) }
+
+// benchInflateReader times a streaming zlib reader at its best: one reader,
+// Reset on every payload, inflating into a reused buffer.
+func benchInflateReader(b *testing.B, js string, newReader func(io.Reader) (io.ReadCloser, error)) {
+	z := zlibPayload(b, js)
+	src := bytes.NewReader(z)
+	zr, err := newReader(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 256<<10)
+	b.SetBytes(int64(len(z)))
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(z)
+		if err := zr.(interface {
+			Reset(io.Reader, []byte) error
+		}).Reset(src, nil); err != nil {
+			b.Fatal(err)
+		}
+		out := bytes.NewBuffer(buf[:0])
+		if _, err := out.ReadFrom(zr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func stdZlib(r io.Reader) (io.ReadCloser, error) { return zlib.NewReader(r) }
+func kpZlib(r io.Reader) (io.ReadCloser, error)  { return kzlib.NewReader(r) }
+
+func BenchmarkInflateStdlibLogin(b *testing.B)    { benchInflateReader(b, loginSession, stdZlib) }
+func BenchmarkInflateStdlib64K(b *testing.B)      { benchInflateReader(b, session64K(), stdZlib) }
+func BenchmarkInflateKlauspostLogin(b *testing.B) { benchInflateReader(b, loginSession, kpZlib) }
+func BenchmarkInflateKlauspost64K(b *testing.B)   { benchInflateReader(b, session64K(), kpZlib) }
+
+// BenchmarkJSON64K is the JSON half of BenchmarkDecode64K: validating
+// (and, were it not canonical, rewriting) 64 KiB of Django's JSON.
+func BenchmarkJSON64K(b *testing.B) { benchJSON(b, session64K()) }
+
+// BenchmarkJSONCart64K is the JSON half of BenchmarkDecodeCart64K.
+func BenchmarkJSONCart64K(b *testing.B) { benchJSON(b, cartSession64K()) }
+
+// BenchmarkJSONValidCart64K is encoding/json's plain validity scan of the
+// same bytes, for scale.
+func BenchmarkJSONValidCart64K(b *testing.B) {
+	js := []byte(cartSession64K())
+	b.SetBytes(int64(len(js)))
+	for b.Loop() {
+		if !json.Valid(js) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func benchJSON(b *testing.B, session string) {
+	js := []byte(session)
+	if !isCanonical(js) {
+		b.Fatal("not in canonical form")
+	}
+	b.SetBytes(int64(len(js)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeJSONSession(js); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -117,17 +118,38 @@ func (c *Codec) payloadBytes(value []byte, info *Info) ([]byte, error) {
 	if int64(base64.RawURLEncoding.DecodedLen(len(payload))) > c.cfg.MaxDecodedSize {
 		return nil, fmt.Errorf("%w: payload over %d bytes", ErrTooLarge, c.cfg.MaxDecodedSize)
 	}
-	raw := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload)))
-	n, err := base64.RawURLEncoding.Decode(raw, payload)
+	need := base64.RawURLEncoding.DecodedLen(len(payload))
+	if !info.Compressed {
+		raw := make([]byte, need)
+		n, err := base64.RawURLEncoding.Decode(raw, payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorruptBase64, err)
+		}
+		return raw[:n], nil
+	}
+	// The compressed bytes live only until they are inflated: a pooled buffer.
+	buf, _ := zlibInputs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer func() {
+		if cap(*buf) > scratchKeep {
+			*buf = nil
+		}
+		zlibInputs.Put(buf)
+	}()
+	if cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	n, err := base64.RawURLEncoding.Decode((*buf)[:need], payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorruptBase64, err)
 	}
-	raw = raw[:n]
-	if info.Compressed {
-		return inflate(raw, c.cfg.MaxDecodedSize)
-	}
-	return raw, nil
+	return inflate((*buf)[:n], c.cfg.MaxDecodedSize)
 }
+
+// zlibInputs pools the buffers compressed payloads are base64-decoded into.
+var zlibInputs sync.Pool
 
 // deserialize picks the serializer from the data: a pickle (protocol 2+)
 // starts with the PROTO opcode 0x80, which JSON text never does.

@@ -87,6 +87,9 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 				t.Fatalf("canonical %s rebuilds as %s (%v)", in, slow, err)
 			}
 		}
+		if isCanonicalWith(in, true) != isCanonicalWith(in, false) {
+			t.Fatalf("isCanonical(%s) differs with and without string bitmaps", in)
+		}
 		want, err := canonical(in)
 		if err != nil {
 			return // not a session: Encode must say so

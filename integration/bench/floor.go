@@ -13,17 +13,20 @@ import (
 
 // floor is the least any format-C decoder must do: HMAC-SHA256 over
 // payload:timestamp, compare the base64 text of the signature, base64-decode
-// the payload. No zlib, no JSON, no allocation per call.
+// the payload and, when it is compressed, inflate it with the fastest
+// inflater there is (floorInflater). No JSON, no allocation per call.
 type floor struct {
 	mac     hash.Hash
 	sum     []byte
 	sig     []byte
 	payload []byte
+	zlib    *inflaterFloor
+	out     []byte
 }
 
 func newFloor(secret string) *floor {
 	key := sha256.Sum256([]byte(codec.DefaultKeySalt + "signer" + secret))
-	return &floor{mac: hmac.New(sha256.New, key[:]), sum: make([]byte, 0, 32), sig: make([]byte, 43)}
+	return &floor{mac: hmac.New(sha256.New, key[:]), sum: make([]byte, 0, 32), sig: make([]byte, 43), zlib: newInflaterFloor()}
 }
 
 func (f *floor) check(s []byte) bool {
@@ -40,10 +43,13 @@ func (f *floor) check(s []byte) bool {
 		return false
 	}
 	j := bytes.LastIndexByte(value, ':')
-	payload := bytes.TrimPrefix(value[:j], []byte("."))
+	payload, compressed := bytes.CutPrefix(value[:j], []byte("."))
 	if need := base64.RawURLEncoding.DecodedLen(len(payload)); cap(f.payload) < need {
 		f.payload = make([]byte, need)
 	}
-	_, err := base64.RawURLEncoding.Decode(f.payload[:cap(f.payload)], payload)
-	return err == nil
+	n, err := base64.RawURLEncoding.Decode(f.payload[:cap(f.payload)], payload)
+	if err != nil {
+		return false
+	}
+	return !compressed || f.zlib.inflate(f.payload[:n], &f.out)
 }

@@ -30,6 +30,7 @@ set -euo pipefail
 readonly PYTHON=/usr/bin/python3
 readonly CACHE="${SESSIONFS_DJANGO_CACHE:-/var/cache/sessionfs/django}"
 readonly SYSTEM_PACKAGES=(fuse3 python3-django vim emacs-nox attr systemd man-db util-linux
+	gcc libdeflate-dev
 	postgresql-15 mariadb-server python3-psycopg2 python3-mysqldb
 	redis-server memcached python3-redis python3-django-redis python3-pymemcache lz4 zstd)
 readonly DJANGO_PACKAGES=(python3-django python3-asgiref python3-sqlparse)
