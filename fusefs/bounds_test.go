@@ -391,3 +391,38 @@ func TestEmptyingASessionIsRefusedAndLogged(t *testing.T) {
 		t.Errorf("store: %s", got)
 	}
 }
+
+// TestPageBuf: lengths, zeroes past the old length, what is charged for
+// each change of mapping, a refused growth that changes nothing, and free.
+func TestPageBuf(t *testing.T) {
+	var charged int64
+	limit := int64(3 * pageSize)
+	charge := func(delta int64) syscall.Errno {
+		if delta > 0 && charged+delta > limit {
+			return syscall.ENOMEM
+		}
+		charged += delta
+		return 0
+	}
+	var p pageBuf
+	if e := p.resize(10, charge); e != 0 || p.len() != 10 || charged != int64(pageSize) || p.held() != charged {
+		t.Fatalf("resize(10): %v, len %d, charged %d, held %d", e, p.len(), charged, p.held())
+	}
+	copy(p.bytes(), "0123456789")
+	if e := p.resize(2*pageSize+1, charge); e != 0 || charged != limit || string(p.bytes()[:10]) != "0123456789" {
+		t.Fatalf("grow to three pages: %v, charged %d, head %q", e, charged, p.bytes()[:10])
+	}
+	if e := p.resize(3*pageSize+1, charge); e != syscall.ENOMEM || p.len() != 2*pageSize+1 || charged != limit {
+		t.Fatalf("refused growth: %v, len %d, charged %d", e, p.len(), charged)
+	}
+	if e := p.resize(4, charge); e != 0 || charged != int64(pageSize) || string(p.bytes()) != "0123" {
+		t.Fatalf("cut to 4: %v, charged %d, %q", e, charged, p.bytes())
+	}
+	if e := p.resize(8, charge); e != 0 || string(p.bytes()) != "0123\x00\x00\x00\x00" {
+		t.Fatalf("grown back within the page: %v, %q", e, p.bytes())
+	}
+	p.free(charge)
+	if p.len() != 0 || p.held() != 0 || charged != 0 {
+		t.Fatalf("after free: len %d, held %d, charged %d", p.len(), p.held(), charged)
+	}
+}

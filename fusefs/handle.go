@@ -63,18 +63,22 @@ func (h *sessionHandle) snapshot() []byte {
 // hold copies doc into the handle's buffer, charging the buffer budget
 // (ENOMEM past it). Before the handle is shared.
 func (h *sessionHandle) hold(doc []byte) syscall.Errno {
-	if e := h.buf.resize(len(doc), h.charge); e != 0 {
+	charge := func(delta int64) syscall.Errno { return h.chargeFor("open", delta) }
+	if e := h.buf.resize(len(doc), charge); e != 0 {
 		return e
 	}
 	copy(h.buf.bytes(), doc)
 	return 0
 }
 
-// charge is the buffer's growth (or shrinking) asked of the buffer budget.
-func (h *sessionHandle) charge(delta int64) syscall.Errno {
+// charge is the buffer's growth (or shrinking) by a write or truncate,
+// asked of the buffer budget.
+func (h *sessionHandle) charge(delta int64) syscall.Errno { return h.chargeFor("write", delta) }
+
+func (h *sessionHandle) chargeFor(op string, delta int64) syscall.Errno {
 	d := h.node.root
 	if !d.buffers.take(delta) {
-		return d.buffers.refuse("write", sessionName(h.node.key), delta)
+		return d.buffers.refuse(op, sessionName(h.node.key), delta)
 	}
 	return 0
 }

@@ -48,13 +48,8 @@ func (p *pageBuf) resize(n int, charge func(delta int64) syscall.Errno) syscall.
 			charge(-delta)
 			return syscall.ENOMEM
 		}
-	} else if delta < 0 {
-		if err := p.remap(size); err != nil {
-			// The pages stay mapped and charged; only the length changes.
-			size = len(p.m)
-		} else {
-			charge(delta)
-		}
+	} else if delta < 0 && p.remap(size) == nil {
+		charge(delta) // had the unmapping failed, the pages would stay mapped and charged
 	}
 	if n > p.n {
 		clear(p.m[p.n:n]) // what a shorter length left behind on the same page
