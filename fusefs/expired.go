@@ -34,7 +34,6 @@ var (
 
 // Lookup - FUSE call.
 func (v *expiredDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
-	defer guard(v.root.log, "lookup", &status)
 	key, ok := sessionKey(name)
 	if !ok {
 		return nil, syscall.ENOENT
@@ -59,7 +58,6 @@ func (v *expiredDir) Unlink(ctx context.Context, name string) syscall.Errno {
 
 // Lookup - FUSE call.
 func (v *invalidDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
-	defer guard(v.root.log, "lookup", &status)
 	return v.root.lookupViewFile(ctx, &v.Inode, name, name, kindInvalid, out)
 }
 
@@ -94,7 +92,6 @@ func (d *rootDir) lookupViewFile(ctx context.Context, parent *fs.Inode, name, ke
 
 // viewReaddir lists the entries of view kind, named by name(key).
 func (d *rootDir) viewReaddir(ctx context.Context, kind viewKind, name func(string) string) (_ fs.DirStream, status syscall.Errno) {
-	defer guard(d.log, "readdir", &status)
 	now := time.Now()
 	var entries []fuse.DirEntry
 	err := d.store.Scan(ctx, func(e store.Entry) error {
@@ -111,7 +108,6 @@ func (d *rootDir) viewReaddir(ctx context.Context, kind viewKind, name func(stri
 
 // unlinkViewFile removes key's backing file if it still belongs to view kind.
 func (d *rootDir) unlinkViewFile(ctx context.Context, key string, kind viewKind) (status syscall.Errno) {
-	defer guard(d.log, "unlink", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}

@@ -90,7 +90,6 @@ func (h *sessionHandle) fail(e syscall.Errno) syscall.Errno {
 
 // Read - FUSE call.
 func (h *sessionHandle) Read(ctx context.Context, dest []byte, off int64) (_ fuse.ReadResult, status syscall.Errno) {
-	defer guard(h.node.root.log, "read", &status)
 	if h.doc != nil {
 		return readAt(h.doc.data, dest, off), 0 // shared bytes that never change: no lock
 	}
@@ -110,7 +109,6 @@ func readAt(data, dest []byte, off int64) fuse.ReadResult {
 
 // Write - FUSE call: into the buffer only; Flush commits.
 func (h *sessionHandle) Write(ctx context.Context, data []byte, off int64) (_ uint32, status syscall.Errno) {
-	defer guard(h.node.root.log, "write", &status)
 	if !h.write {
 		return 0, syscall.EBADF
 	}
@@ -159,7 +157,6 @@ func (h *sessionHandle) truncate(size uint64) syscall.Errno {
 // the last commit; Flush comes once per close of a dup'ed descriptor, so a
 // handle without new writes reports success without touching the store.
 func (h *sessionHandle) Flush(ctx context.Context) (status syscall.Errno) {
-	defer guard(h.node.root.log, "flush", &status)
 	if !h.write {
 		return 0
 	}
@@ -173,7 +170,6 @@ func (h *sessionHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // Release - FUSE call. Asynchronous and unreported: nothing is committed
 // here; what the handle held goes back to the buffer budget.
 func (h *sessionHandle) Release(ctx context.Context) (status syscall.Errno) {
-	defer guard(h.node.root.log, "release", &status)
 	if h.doc != nil {
 		h.node.root.releaseRendering(h.doc)
 	}

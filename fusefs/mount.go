@@ -172,6 +172,9 @@ func FSOptions(opt Options) *fs.Options {
 			DisableXAttrs:      !opt.XAttrs,
 			// go-fuse tries mount(2) itself when it may, else fusermount3.
 			DirectMount: os.Geteuid() == 0,
+			PanicHandler: func(r any) fuse.Status {
+				return panicStatus(opt.Logger, r)
+			},
 		},
 	}
 	if opt.ReadDirPlus {

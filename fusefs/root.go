@@ -87,7 +87,6 @@ func (d *rootDir) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttr
 // Statfs - FUSE call: the backing directory's file system, so df and tools
 // checking free space see the disk saves go to.
 func (d *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) (status syscall.Errno) {
-	defer guard(d.log, "statfs", &status)
 	if d.opt.BackingDir == "" {
 		return 0
 	}
@@ -108,7 +107,6 @@ func (d *rootDir) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) sysc
 // Lookup - FUSE call. Sessions are looked up in the store (cached metadata,
 // no decode unless the backing file changed); other names in the scratch area.
 func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
-	defer guard(d.log, "lookup", &status)
 	if d.isView(name) {
 		return d.lookupView(ctx, name, out)
 	}
@@ -208,7 +206,6 @@ func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNo
 // hidden by an editor's backup rename, plus sessions being created, the
 // scratch files and the views.
 func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
-	defer guard(d.log, "readdir", &status)
 	d.mu.Lock()
 	hidden := make(map[string]bool, len(d.shadow))
 	for key := range d.shadow {

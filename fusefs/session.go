@@ -64,7 +64,6 @@ func (n *sessionNode) dirtyWriter() *sessionHandle {
 // Getattr - FUSE call. go-fuse hands over any open handle of the node, not
 // necessarily the caller's, so the size comes from the node's writers.
 func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(n.root.log, "getattr", &status)
 	busy, e := n.fillAttr(ctx, &out.Attr)
 	if e == 0 && !busy {
 		out.SetTimeout(n.root.opt.CacheTimeout)
@@ -125,7 +124,6 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 // own save would. Mode and owner changes are accepted and ignored, so cp -p,
 // vim and emacs, which copy modes, do not fail.
 func (n *sessionNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(n.root.log, "setattr", &status)
 	if n.root.opt.ReadOnly {
 		return syscall.EROFS
 	}
@@ -207,7 +205,6 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 // Open - FUSE call. Every open reads the store afresh, so a change Django
 // just made shows; direct I/O keeps the kernel from serving stale pages.
 func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "open", &status)
 	h, e := n.open(ctx, flags)
 	if e != 0 {
 		return nil, 0, e

@@ -89,7 +89,6 @@ func isInvalid(e store.Entry) bool {
 // holds; otherwise the store's: the rendering's length, or the raw size
 // (bounded) of an invalid file.
 func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(v.root.log, "getattr", &status)
 	e, errno := v.entry(ctx)
 	if errno != 0 {
 		return errno
@@ -131,7 +130,6 @@ func (v *viewFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAtt
 // Open - FUSE call: read-only, read afresh.
 func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
 	d := v.root
-	defer guard(d.log, "open", &status)
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}

@@ -122,7 +122,6 @@ func (n *sessionNode) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call (only with Options.XAttrs).
 func (n *sessionNode) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "getxattr", &status)
 	if !strings.HasPrefix(attr, "user.sessionfs.") {
 		return 0, syscall.ENODATA // security.*, system.posix_acl_*: no store call
 	}
@@ -135,7 +134,6 @@ func (n *sessionNode) Getxattr(ctx context.Context, attr string, dest []byte) (_
 
 // Listxattr - FUSE call.
 func (n *sessionNode) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "listxattr", &status)
 	attrs, e := n.xattrs(ctx)
 	if e != 0 {
 		return 0, e
@@ -189,7 +187,6 @@ func (v *viewFile) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call.
 func (v *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(v.root.log, "getxattr", &status)
 	if !strings.HasPrefix(attr, "user.sessionfs.") {
 		return 0, syscall.ENODATA
 	}
@@ -202,7 +199,6 @@ func (v *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (_ ui
 
 // Listxattr - FUSE call.
 func (v *viewFile) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(v.root.log, "listxattr", &status)
 	attrs, e := v.xattrs(ctx)
 	if e != 0 {
 		return 0, e
