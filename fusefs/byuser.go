@@ -108,7 +108,7 @@ func (u *userDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	return d.lookupSession(ctx, name, key, out, func(m store.Meta) bool { return m.UserID == u.id })
+	return d.lookupSession(ctx, name, key, out, func(m store.Meta) bool { return m.UserID == u.id }, nil)
 }
 
 // Readdir - FUSE call: one scan.

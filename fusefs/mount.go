@@ -70,7 +70,7 @@ type Options struct {
 	// (README).
 	CacheTimeout time.Duration
 	// ReadDirPlus sends the attributes with the listing. With a zero
-	// CacheTimeout it only adds work (measured; see README).
+	// CacheTimeout it only adds work (README, Performance).
 	ReadDirPlus bool
 
 	// XAttrs serves the user.sessionfs.* extended attributes (expiry, user,

@@ -114,19 +114,15 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if !isSession {
 		return d.lookupScratch(ctx, name, out)
 	}
-	return d.lookupSession(ctx, name, key, out, nil)
+	return d.lookupSession(ctx, name, key, out, nil, nil)
 }
 
 // lookupSession answers a lookup of a session name, at the top level or in
 // a view (accept, when not nil, says whether the view shows that session):
-// a pending create first, then the store's live session.
-func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool) (*fs.Inode, syscall.Errno) {
-	return d.lookupSessionWith(ctx, name, key, out, accept, nil)
-}
-
-// lookupSessionWith is lookupSession; known, when not nil, is the session's
-// metadata a listing has just read, so the store need not be asked again.
-func (d *rootDir) lookupSessionWith(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
+// a pending create first, then the store's live session. known, when not
+// nil, is the session's metadata a listing has just read, so the store need
+// not be asked again.
+func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
 	d.mu.Lock()
 	if n := d.pending[key]; n != nil && accept == nil {
 		d.mu.Unlock()

@@ -90,5 +90,5 @@ func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.Entry
 	if h.ds != nil {
 		known = h.ds.lastMeta(name)
 	}
-	return h.d.lookupSessionWith(ctx, name, key, out, nil, known)
+	return h.d.lookupSession(ctx, name, key, out, nil, known)
 }

@@ -278,10 +278,9 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 
 // openFlags is the FOPEN_* reply of an open of h: always direct I/O, so
 // every read comes to the mount and is served from the rendering this open
-// loaded. (Readers through the page cache were tried and measured faster,
-// but the kernel keeps one size per inode: a save through the mount during
-// a cached read changed it under the reader, and the concurrency campaign
-// caught an empty `cat`.) A reader has nothing to commit: skipping its
+// loaded. Not the page cache: the kernel keeps one size per inode, so a save
+// through the mount during a cached read would change it under the reader
+// (an empty `cat`). A reader has nothing to commit: skipping its
 // FLUSH saves one of the round trips every `cat` costs.
 func openFlags(h *sessionHandle) uint32 {
 	if h.write {
