@@ -15,6 +15,7 @@ import (
 // rootDir is the mount's only directory.
 type rootDir struct {
 	fs.Inode
+	noXattrWrites
 
 	store  store.Store
 	opt    Options

@@ -13,6 +13,7 @@ import (
 // to the entry's bytes, shared by every open, like a tmpfs file.
 type scratchNode struct {
 	fs.Inode
+	noXattrWrites
 	root  *rootDir
 	entry *scratchEntry
 }

@@ -18,6 +18,7 @@ import (
 // through the mount (pending) whose first commit has not happened yet.
 type sessionNode struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 
 	mu      sync.Mutex

@@ -29,6 +29,7 @@ const (
 // read afresh from the store, like a session file; only rm changes it.
 type viewFile struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 	key  string
 	kind viewKind
@@ -164,16 +165,6 @@ func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ u
 		return h, fuse.FOPEN_DIRECT_IO, 0
 	}
 	return nil, 0, syscall.EIO
-}
-
-// Setxattr - FUSE call.
-func (v *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (v *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
 }
 
 // bytesHandle is an open view file: the content taken at open, held

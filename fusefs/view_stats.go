@@ -16,6 +16,7 @@ import (
 // every open.
 type statsFile struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 }
 
@@ -110,14 +111,4 @@ func (s *statsFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ 
 		return nil, 0, e
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
-}
-
-// Setxattr - FUSE call.
-func (s *statsFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (s *statsFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
 }

@@ -93,6 +93,22 @@ func listXattr(attrs []xattr, dest []byte) (uint32, syscall.Errno) {
 	return uint32(copy(dest, b)), 0
 }
 
+// noXattrWrites answers attribute writes on every node: the attributes
+// are derived (from the session, the view, the scratch entry), so setting
+// or removing one is ENOTSUP, which cp -a, sed -i and editors copying
+// attributes ignore (ENODATA makes sed -i warn). Each node type embeds it.
+type noXattrWrites struct{}
+
+// Setxattr - FUSE call.
+func (noXattrWrites) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+// Removexattr - FUSE call.
+func (noXattrWrites) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
 var (
 	_ = (fs.NodeGetxattrer)((*sessionNode)(nil))
 	_ = (fs.NodeListxattrer)((*sessionNode)(nil))
@@ -139,38 +155,6 @@ func (n *sessionNode) Listxattr(ctx context.Context, dest []byte) (_ uint32, sta
 		return 0, e
 	}
 	return listXattr(attrs, dest)
-}
-
-// Setxattr - FUSE call: the attributes are derived from the session.
-// ENOTSUP, which cp -a, sed -i and editors copying attributes ignore
-// (ENODATA makes sed -i warn).
-func (n *sessionNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (n *sessionNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Setxattr - FUSE call.
-func (d *rootDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (d *rootDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Setxattr - FUSE call: scratch files keep no attributes.
-func (n *scratchNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (n *scratchNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
 }
 
 // xattrs of a view file: a session's for .expired, the reason for .invalid.
