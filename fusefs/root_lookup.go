@@ -81,7 +81,7 @@ func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) 
 	if err != nil {
 		return store.Meta{}, err
 	}
-	if meta.Expired(time.Now()) {
+	if !d.live(store.Entry{Meta: meta}, time.Now()) {
 		return store.Meta{}, store.ErrNotFound
 	}
 	return meta, nil

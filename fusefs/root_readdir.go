@@ -121,7 +121,7 @@ func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status sysc
 		batch := make([]listed, 0, scanBatchEntries)
 		count := 0
 		err := d.store.Scan(ctx, func(e store.Entry) error {
-			if e.Err != nil || e.Expired(now) || hidden[e.Key] {
+			if !d.live(e, now) || hidden[e.Key] {
 				return nil
 			}
 			meta := e.Meta

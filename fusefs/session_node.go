@@ -244,7 +244,7 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		h.written = true
 	default:
 		sess, err := n.root.store.Load(ctx, key)
-		if err == nil && sess.Expired(time.Now()) {
+		if err == nil && !n.root.live(store.Entry{Meta: sess.Meta}, time.Now()) {
 			err = store.ErrNotFound
 		}
 		if err != nil {

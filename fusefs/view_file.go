@@ -72,18 +72,11 @@ func (d *rootDir) viewEntry(ctx context.Context, key string, kind viewKind) (sto
 func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
 	switch kind {
 	case kindExpired:
-		return e.Err == nil && d.store.Expired(e, now)
+		return d.expired(e, now)
 	case kindInvalid:
 		return isInvalid(e)
 	}
 	return false
-}
-
-// isInvalid: a backing file that does not decode. Only regular files of
-// the backing directory: a symlink, fifo or directory planted there is
-// never opened through the mount.
-func isInvalid(e store.Entry) bool {
-	return e.Err != nil && !errors.Is(e.Err, store.ErrNotRegular) && !errors.Is(e.Err, store.ErrNotFound)
 }
 
 // Getattr - FUSE call. With the caller's handle, the size of what it

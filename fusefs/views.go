@@ -121,7 +121,7 @@ func (d *rootDir) refuseView(op, name string) syscall.Errno {
 func (d *rootDir) liveScan(ctx context.Context, fn func(store.Entry)) error {
 	now := time.Now()
 	return d.store.Scan(ctx, func(e store.Entry) error {
-		if e.Err == nil && !e.Expired(now) {
+		if d.live(e, now) {
 			fn(e)
 		}
 		return nil
