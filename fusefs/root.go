@@ -69,10 +69,20 @@ var (
 // Getattr - FUSE call. The root is private to its owner unless the umask
 // lets others in (Options.Umask).
 func (d *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
-	out.Nlink = 2
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(&out.Attr, syscall.S_IFDIR|0o777)
 	return 0
+}
+
+// ownAttr fills the attributes every node but a scratch file shares: the
+// type and permission bits (minus the umask), the link count a file or
+// directory has, and the mount's owner.
+func (d *rootDir) ownAttr(out *fuse.Attr, mode uint32) {
+	out.Mode = mode&syscall.S_IFMT | d.opt.perm(mode&0o777)
+	out.Nlink = 1
+	if mode&syscall.S_IFMT == syscall.S_IFDIR {
+		out.Nlink = 2
+	}
+	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 }
 
 // Setattr - FUSE call. chmod/chown/utimes of the mount point are accepted and

@@ -98,15 +98,6 @@ func (h *sessionHandle) Read(ctx context.Context, dest []byte, off int64) (_ fus
 	return readAt(h.buf.bytes(), dest, off), 0 // a copy: a later write must not change a reply in flight
 }
 
-// readAt copies what data holds at off into dest.
-func readAt(data, dest []byte, off int64) fuse.ReadResult {
-	if off >= int64(len(data)) {
-		return fuse.ReadResultData(nil)
-	}
-	n := copy(dest, data[off:])
-	return fuse.ReadResultData(dest[:n])
-}
-
 // Write - FUSE call: into the buffer only; Flush commits.
 func (h *sessionHandle) Write(ctx context.Context, data []byte, off int64) (_ uint32, status syscall.Errno) {
 	if !h.write {

@@ -109,10 +109,8 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	}
 	busy = n.pending || len(n.writers) > 0
 	n.mu.Unlock()
-	out.Mode = syscall.S_IFREG | n.root.opt.perm(0o666)
-	out.Nlink = 1
+	n.root.ownAttr(out, syscall.S_IFREG|0o666)
 	out.Size = uint64(size)
-	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
 	mt := meta.ModTime
 	out.SetTimes(&mt, &mt, &mt)
 	out.Blksize = 4096

@@ -98,9 +98,7 @@ func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrO
 
 // viewFileAttr fills the attributes of a view file from its entry.
 func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
-	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
-	out.Nlink = 1
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFREG|0o444)
 	out.Size = uint64(e.Size)
 	if kind == kindInvalid {
 		out.Size = uint64(min(e.RawSize, maxInvalidShown))
@@ -190,9 +188,5 @@ func (h *bytesHandle) Release(ctx context.Context) syscall.Errno {
 
 // Read - FUSE call.
 func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if off >= int64(len(h.data)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	n := copy(dest, h.data[off:])
-	return fuse.ReadResultData(dest[:n]), 0
+	return readAt(h.data, dest, off), 0
 }

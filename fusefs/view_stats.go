@@ -75,9 +75,7 @@ func (s *statsFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.Attr
 // fixedAttr fills what does not depend on the figures.
 func (s *statsFile) fixedAttr(out *fuse.Attr) {
 	d := s.root
-	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
-	out.Nlink = 1
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFREG|0o444)
 	now := time.Now()
 	out.SetTimes(&now, &now, &now)
 }

@@ -99,9 +99,7 @@ func (d *rootDir) viewDirEntries() []fuse.DirEntry {
 // (write: removals are allowed, creations refused by the operations
 // themselves).
 func (d *rootDir) viewDirAttr(out *fuse.Attr) {
-	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
-	out.Nlink = 2
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFDIR|0o777)
 	mt := d.views.start
 	out.SetTimes(&mt, &mt, &mt)
 }
