@@ -5,7 +5,7 @@
 // them in (Django dicts keep insertion order; a Go map would not), so an
 // edited session differs from the original only where the user changed it.
 //
-// Formats (see ../shared/spec/django-sessions.md):
+// Formats:
 //
 //	C  FormatSigned  Django 3.1+   signing.dumps, TimestampSigner, HMAC-SHA256 (SHA-1 read)
 //	B  FormatLegacy  Django 1.3–3.0 base64(hex HMAC-SHA1 ":" serialized)

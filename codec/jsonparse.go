@@ -466,11 +466,3 @@ func appendPyFloatRepr(dst []byte, f float64) []byte {
 	dst = append(dst, '.')
 	return append(dst, digits[decpt:]...)
 }
-
-func zeros(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = '0'
-	}
-	return string(b)
-}

@@ -8,17 +8,17 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 )
 
-// errInvalidContent is what a commit of bytes that are not a session JSON
-// object fails with before the store is asked.
-var errInvalidContent = errors.New("content is not a JSON object")
-
 // errno is the only place errors become FUSE status. go-fuse's ToErrno turns
-// unknown errors into ENOSYS, after which the kernel disables that operation
-// for the whole mount; here unknown means EIO, and is logged.
+// unknown errors into ENOTSUP, which tools report as "operation not
+// supported"; here unknown means EIO, and is logged. ENOSYS from below is
+// not passed on either: the kernel would disable that operation for the
+// whole mount.
 func errno(log *slog.Logger, op string, err error) syscall.Errno {
 	var e syscall.Errno
 	switch {
@@ -33,7 +33,7 @@ func errno(log *slog.Logger, op string, err error) syscall.Errno {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR // the caller was interrupted; the kernel expects EINTR
 	case errors.Is(err, store.ErrInvalidKey), errors.Is(err, codec.ErrInvalidSession),
-		errors.Is(err, codec.ErrUnsupportedValue), errors.Is(err, errInvalidContent):
+		errors.Is(err, codec.ErrUnsupportedValue):
 		return syscall.EINVAL
 	case errors.Is(err, store.ErrExists):
 		return syscall.EEXIST
@@ -48,13 +48,34 @@ func errno(log *slog.Logger, op string, err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// guard turns a panic in an operation into EIO: go-fuse has no panic
-// handler, and a panic would take the mount down with open files in it.
-// Use as `defer guard(log, "op", &status)`.
-func guard(log *slog.Logger, op string, status *syscall.Errno) {
-	if r := recover(); r != nil {
-		log.Error("fusefs: panic in operation, reporting EIO", "op", op,
-			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*status = syscall.EIO
+// panicStatus is the mount's fuse.MountOptions.PanicHandler: go-fuse
+// recovers a panic in an operation and answers with what this returns, so
+// one bad request fails with EIO, is logged, and the mount stays up.
+func panicStatus(log *slog.Logger, r any) fuse.Status {
+	log.Error("fusefs: panic in operation, reporting EIO",
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	return fuse.EIO
+}
+
+// errno is the package's errno (the one mapping) that also counts the
+// failures that are not the caller's doing: I/O errors, a full disk,
+// permissions in the backing directory, store bugs.
+func (d *rootDir) errno(op string, err error) syscall.Errno {
+	e := errno(d.log, op, err)
+	if isCallerError(e) || errors.Is(err, store.ErrNotRegular) {
+		return e
 	}
+	d.counters.errors.Add(1)
+	return e
+}
+
+// isCallerError: errnos that answer the request as asked (no such name,
+// invalid content or key, taken, too large, interrupted, stale handle).
+func isCallerError(e syscall.Errno) bool {
+	switch e {
+	case 0, syscall.ENOENT, syscall.EINVAL, syscall.EEXIST, syscall.EFBIG, syscall.EINTR,
+		syscall.ESTALE, syscall.EROFS, syscall.EPERM, syscall.EBUSY, syscall.ENOTEMPTY:
+		return true
+	}
+	return false
 }

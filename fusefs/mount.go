@@ -70,7 +70,7 @@ type Options struct {
 	// (README).
 	CacheTimeout time.Duration
 	// ReadDirPlus sends the attributes with the listing. With a zero
-	// CacheTimeout it only adds work (measured; see README).
+	// CacheTimeout it only adds work (README, Performance).
 	ReadDirPlus bool
 
 	// XAttrs serves the user.sessionfs.* extended attributes (expiry, user,
@@ -172,6 +172,9 @@ func FSOptions(opt Options) *fs.Options {
 			DisableXAttrs:      !opt.XAttrs,
 			// go-fuse tries mount(2) itself when it may, else fusermount3.
 			DirectMount: os.Geteuid() == 0,
+			PanicHandler: func(r any) fuse.Status {
+				return panicStatus(opt.Logger, r)
+			},
 		},
 	}
 	if opt.ReadDirPlus {

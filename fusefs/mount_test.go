@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -563,14 +563,24 @@ type panicStore struct{ *fakeStore }
 
 func (panicStore) Stat(ctx context.Context, key string) (store.Meta, error) { panic("boom") }
 
+// TestPanicBecomesEIO: the mount's options carry the panic handler, so a
+// panic is answered with EIO and logged through the mount's logger, with
+// its value and the stack that panicked.
 func TestPanicBecomesEIO(t *testing.T) {
 	st := newFakeStore()
 	st.put(keyA, `{"a":1}`, time.Now())
-	mnt := mountStore(t, panicStore{st}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	logs, log := newLogBuffer(t)
+	mnt := mountStore(t, panicStore{st}, Options{Logger: log})
 	_, err := os.Stat(filepath.Join(mnt, keyA+".json"))
 	wantErrno(t, "stat through a panicking store", err, syscall.EIO)
 	_, err = os.Stat(filepath.Join(mnt, keyA+".json"))
 	wantErrno(t, "stat again (the mount survived)", err, syscall.EIO)
+	got := logs.String()
+	for _, want := range []string{"panic in operation, reporting EIO", "panic=boom", "panicStore.Stat"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the mount's log lacks %q:\n%s", want, got)
+		}
+	}
 }
 
 func TestStatfsAndDirFsync(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -16,6 +15,7 @@ import (
 // rootDir is the mount's only directory.
 type rootDir struct {
 	fs.Inode
+	noXattrWrites
 
 	store  store.Store
 	opt    Options
@@ -69,10 +69,20 @@ var (
 // Getattr - FUSE call. The root is private to its owner unless the umask
 // lets others in (Options.Umask).
 func (d *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
-	out.Nlink = 2
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(&out.Attr, syscall.S_IFDIR|0o777)
 	return 0
+}
+
+// ownAttr fills the attributes every node but a scratch file shares: the
+// type and permission bits (minus the umask), the link count a file or
+// directory has, and the mount's owner.
+func (d *rootDir) ownAttr(out *fuse.Attr, mode uint32) {
+	out.Mode = mode&syscall.S_IFMT | d.opt.perm(mode&0o777)
+	out.Nlink = 1
+	if mode&syscall.S_IFMT == syscall.S_IFDIR {
+		out.Nlink = 2
+	}
+	out.Uid, out.Gid = d.opt.UID, d.opt.GID
 }
 
 // Setattr - FUSE call. chmod/chown/utimes of the mount point are accepted and
@@ -87,7 +97,6 @@ func (d *rootDir) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttr
 // Statfs - FUSE call: the backing directory's file system, so df and tools
 // checking free space see the disk saves go to.
 func (d *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) (status syscall.Errno) {
-	defer guard(d.log, "statfs", &status)
 	if d.opt.BackingDir == "" {
 		return 0
 	}
@@ -103,159 +112,6 @@ func (d *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) (status sysca
 // returns; without this, editors' directory fsync gets ENOTSUP.
 func (d *rootDir) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	return 0
-}
-
-// Lookup - FUSE call. Sessions are looked up in the store (cached metadata,
-// no decode unless the backing file changed); other names in the scratch area.
-func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
-	defer guard(d.log, "lookup", &status)
-	if d.isView(name) {
-		return d.lookupView(ctx, name, out)
-	}
-	key, isSession := sessionKey(name)
-	if !isSession {
-		return d.lookupScratch(ctx, name, out)
-	}
-	return d.lookupSession(ctx, name, key, out, nil)
-}
-
-// lookupSession answers a lookup of a session name, at the top level or in
-// a view (accept, when not nil, says whether the view shows that session):
-// a pending create first, then the store's live session.
-func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool) (*fs.Inode, syscall.Errno) {
-	return d.lookupSessionWith(ctx, name, key, out, accept, nil)
-}
-
-// lookupSessionWith is lookupSession; known, when not nil, is the session's
-// metadata a listing has just read, so the store need not be asked again.
-func (d *rootDir) lookupSessionWith(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
-	d.mu.Lock()
-	if n := d.pending[key]; n != nil && accept == nil {
-		d.mu.Unlock()
-		n.fillAttr(ctx, &out.Attr) // pending: never cached
-		return &n.Inode, 0
-	}
-	_, hidden := d.shadow[key]
-	d.mu.Unlock()
-	if hidden {
-		return nil, syscall.ENOENT
-	}
-	var meta store.Meta
-	if known != nil {
-		meta = *known
-	} else {
-		m, err := d.liveMeta(ctx, key)
-		if err != nil {
-			return nil, d.lookupErrno(err)
-		}
-		meta = m
-	}
-	if accept != nil && !accept(meta) {
-		return nil, syscall.ENOENT
-	}
-	n := d.sessionChild(ctx, name, key)
-	if !n.fillAttrFrom(meta, &out.Attr) {
-		// Only a committed session at rest may be cached: a scratch file
-		// renamed onto this name later arrives with its own zero timeout.
-		out.SetEntryTimeout(d.opt.CacheTimeout)
-		out.SetAttrTimeout(d.opt.CacheTimeout)
-	}
-	return &n.Inode, 0
-}
-
-// lookupErrno: a name that is not a live session does not exist, whatever
-// the reason (invalid key, undecodable, expired). Other errors are real.
-func (d *rootDir) lookupErrno(err error) syscall.Errno {
-	e := d.errno("lookup", err)
-	if e == syscall.EINVAL || e == syscall.EFBIG {
-		return syscall.ENOENT
-	}
-	return e
-}
-
-// liveMeta is store.Stat, with expired sessions reported as not found:
-// Django would discard them on load, so the mount does not show them.
-func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) {
-	meta, err := d.store.Stat(ctx, key)
-	if err != nil {
-		return store.Meta{}, err
-	}
-	if meta.Expired(time.Now()) {
-		return store.Meta{}, store.ErrNotFound
-	}
-	return meta, nil
-}
-
-// sessionChild returns the node the tree already has for name if it is the
-// committed session key, else a new one (the name may have been a scratch
-// file or a pending create before).
-func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNode {
-	if ch := d.GetChild(name); ch != nil {
-		if n, ok := ch.Operations().(*sessionNode); ok && n.isCommitted(key) {
-			if n.reacquired() {
-				d.inodes.added(name) // handed back, and the kernel looked it up again before forgetting it
-			}
-			return n
-		}
-	}
-	n := &sessionNode{root: d, key: key}
-	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
-	d.inodes.added(name)
-	return n
-}
-
-// listing is the top directory's listing: every live session, minus keys
-// hidden by an editor's backup rename, plus sessions being created, the
-// scratch files and the views.
-func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
-	defer guard(d.log, "readdir", &status)
-	d.mu.Lock()
-	hidden := make(map[string]bool, len(d.shadow))
-	for key := range d.shadow {
-		hidden[key] = true
-	}
-	var entries []fuse.DirEntry
-	for key := range d.pending {
-		hidden[key] = true // listed once, below
-		entries = append(entries, fuse.DirEntry{Name: sessionName(key), Mode: syscall.S_IFREG})
-	}
-	entries = append(entries, d.scratch.dirEntries()...)
-	d.mu.Unlock()
-	entries = append(entries, d.viewDirEntries()...)
-	fixed := make([]listed, len(entries))
-	for i, e := range entries {
-		fixed[i] = listed{DirEntry: e}
-	}
-
-	scan := func(ctx context.Context, emit func([]listed) bool) error {
-		now := time.Now()
-		batch := make([]listed, 0, scanBatchEntries)
-		count := 0
-		err := d.store.Scan(ctx, func(e store.Entry) error {
-			if e.Err != nil || e.Expired(now) || hidden[e.Key] {
-				return nil
-			}
-			meta := e.Meta
-			batch = append(batch, listed{DirEntry: fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG}, meta: &meta})
-			count++
-			if len(batch) == scanBatchEntries {
-				d.inodes.listed(count, false)
-				if !emit(batch) {
-					return context.Canceled
-				}
-				batch = make([]listed, 0, scanBatchEntries)
-			}
-			return nil
-		})
-		if err == nil {
-			d.inodes.listed(count, true)
-			if len(batch) > 0 {
-				emit(batch)
-			}
-		}
-		return err
-	}
-	return newSessionDirStream(fixed, func(err error) syscall.Errno { return d.errno("readdir", err) }, scan), 0
 }
 
 // Mkdir - FUSE call: sessions are flat files.

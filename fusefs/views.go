@@ -99,9 +99,7 @@ func (d *rootDir) viewDirEntries() []fuse.DirEntry {
 // (write: removals are allowed, creations refused by the operations
 // themselves).
 func (d *rootDir) viewDirAttr(out *fuse.Attr) {
-	out.Mode = syscall.S_IFDIR | d.opt.perm(0o777)
-	out.Nlink = 2
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFDIR|0o777)
 	mt := d.views.start
 	out.SetTimes(&mt, &mt, &mt)
 }
@@ -121,7 +119,7 @@ func (d *rootDir) refuseView(op, name string) syscall.Errno {
 func (d *rootDir) liveScan(ctx context.Context, fn func(store.Entry)) error {
 	now := time.Now()
 	return d.store.Scan(ctx, func(e store.Entry) error {
-		if e.Err == nil && !e.Expired(now) {
+		if d.live(e, now) {
 			fn(e)
 		}
 		return nil
@@ -167,4 +165,52 @@ func (d *rootDir) forgetUsers() {
 	d.views.mu.Lock()
 	d.views.users = nil
 	d.views.mu.Unlock()
+}
+
+// lookupViewFile answers a lookup in .expired or .invalid.
+func (d *rootDir) lookupViewFile(ctx context.Context, parent *fs.Inode, name, key string, kind viewKind, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	e, errno := d.viewEntry(ctx, key, kind)
+	if errno != 0 {
+		return nil, errno
+	}
+	d.viewFileAttr(e, kind, &out.Attr)
+	// As for sessions at rest: `ls -l` of the view costs one request per
+	// file or none, instead of three; content is still read at each open.
+	out.SetEntryTimeout(d.opt.CacheTimeout)
+	out.SetAttrTimeout(d.opt.CacheTimeout)
+	if ch := parent.GetChild(name); ch != nil {
+		if v, ok := ch.Operations().(*viewFile); ok && v.kind == kind && v.key == key {
+			return ch, 0
+		}
+	}
+	return parent.NewInode(ctx, &viewFile{root: d, key: key, kind: kind}, fs.StableAttr{Mode: syscall.S_IFREG}), 0
+}
+
+// viewReaddir lists the entries of view kind, named by name(key).
+func (d *rootDir) viewReaddir(ctx context.Context, kind viewKind, name func(string) string) (_ fs.DirStream, status syscall.Errno) {
+	now := time.Now()
+	var entries []fuse.DirEntry
+	err := d.store.Scan(ctx, func(e store.Entry) error {
+		if inView(d, e, kind, now) {
+			entries = append(entries, fuse.DirEntry{Name: name(e.Key), Mode: syscall.S_IFREG})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, d.errno("readdir", err)
+	}
+	return fs.NewListDirStream(entries), 0
+}
+
+// unlinkViewFile removes key's backing file if it still belongs to view kind.
+func (d *rootDir) unlinkViewFile(ctx context.Context, key string, kind viewKind) (status syscall.Errno) {
+	if d.opt.ReadOnly {
+		return syscall.EROFS
+	}
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	why := map[viewKind]string{kindExpired: viewExpired, kindInvalid: viewInvalid}[kind]
+	return d.removeSession(ctx, key, why, func(e store.Entry) bool {
+		return inView(d, e, kind, time.Now())
+	})
 }

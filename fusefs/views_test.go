@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -396,5 +397,31 @@ func TestReadOnlyViews(t *testing.T) {
 	wantErrno(t, "rm .by-user file", os.Remove(filepath.Join(mnt, ".by-user/7", keyU7+".json")), syscall.EROFS)
 	if got := mustRead(t, filepath.Join(mnt, ".invalid", keyCorrupt)); got != corruptBytes {
 		t.Errorf("read-only mount, .invalid: %q", got)
+	}
+}
+
+// expiringStore is a backend whose expiry rule is its own: it says keyB
+// has expired though its metadata carries no expiry.
+type expiringStore struct{ *fakeStore }
+
+func (s expiringStore) Expired(e store.Entry, now time.Time) bool {
+	return e.Err == nil && (e.Key == keyB || e.Expired(now))
+}
+
+// TestExpiryIsTheBackendsRule: the top level, lookups, opens and the views
+// all ask the store whether a session has expired, so a session is in
+// exactly one of the top level and .expired.
+func TestExpiryIsTheBackendsRule(t *testing.T) {
+	st := newFakeStore()
+	st.put(keyA, `{"a":1}`, time.Now())
+	st.put(keyB, `{"b":2}`, time.Now())
+	mnt := mountStore(t, expiringStore{st}, Options{})
+	if got, want := fmt.Sprint(readDirNames(t, mnt)), fmt.Sprint([]string{".by-user", ".expired", ".invalid", ".stats.json", keyA + ".json"}); got != want {
+		t.Errorf("top level: got %s, want %s", got, want)
+	}
+	_, err := os.Stat(filepath.Join(mnt, keyB+".json"))
+	wantErrno(t, "stat of the session the backend calls expired", err, syscall.ENOENT)
+	if got, want := fmt.Sprint(readDirNames(t, filepath.Join(mnt, ".expired"))), fmt.Sprint([]string{keyB + ".json"}); got != want {
+		t.Errorf(".expired: got %s, want %s", got, want)
 	}
 }

@@ -93,6 +93,22 @@ func listXattr(attrs []xattr, dest []byte) (uint32, syscall.Errno) {
 	return uint32(copy(dest, b)), 0
 }
 
+// noXattrWrites answers attribute writes on every node: the attributes
+// are derived (from the session, the view, the scratch entry), so setting
+// or removing one is ENOTSUP, which cp -a, sed -i and editors copying
+// attributes ignore (ENODATA makes sed -i warn). Each node type embeds it.
+type noXattrWrites struct{}
+
+// Setxattr - FUSE call.
+func (noXattrWrites) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+// Removexattr - FUSE call.
+func (noXattrWrites) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
 var (
 	_ = (fs.NodeGetxattrer)((*sessionNode)(nil))
 	_ = (fs.NodeListxattrer)((*sessionNode)(nil))
@@ -122,7 +138,6 @@ func (n *sessionNode) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call (only with Options.XAttrs).
 func (n *sessionNode) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "getxattr", &status)
 	if !strings.HasPrefix(attr, "user.sessionfs.") {
 		return 0, syscall.ENODATA // security.*, system.posix_acl_*: no store call
 	}
@@ -135,44 +150,11 @@ func (n *sessionNode) Getxattr(ctx context.Context, attr string, dest []byte) (_
 
 // Listxattr - FUSE call.
 func (n *sessionNode) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "listxattr", &status)
 	attrs, e := n.xattrs(ctx)
 	if e != 0 {
 		return 0, e
 	}
 	return listXattr(attrs, dest)
-}
-
-// Setxattr - FUSE call: the attributes are derived from the session.
-// ENOTSUP, which cp -a, sed -i and editors copying attributes ignore
-// (ENODATA makes sed -i warn).
-func (n *sessionNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (n *sessionNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Setxattr - FUSE call.
-func (d *rootDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (d *rootDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Setxattr - FUSE call: scratch files keep no attributes.
-func (n *scratchNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (n *scratchNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
 }
 
 // xattrs of a view file: a session's for .expired, the reason for .invalid.
@@ -189,7 +171,6 @@ func (v *viewFile) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call.
 func (v *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(v.root.log, "getxattr", &status)
 	if !strings.HasPrefix(attr, "user.sessionfs.") {
 		return 0, syscall.ENODATA
 	}
@@ -202,7 +183,6 @@ func (v *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (_ ui
 
 // Listxattr - FUSE call.
 func (v *viewFile) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	defer guard(v.root.log, "listxattr", &status)
 	attrs, e := v.xattrs(ctx)
 	if e != 0 {
 		return 0, e

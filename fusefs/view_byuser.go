@@ -37,7 +37,6 @@ var (
 // answer; otherwise one scan (from the store's metadata cache).
 func (v *byUserDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
 	d := v.root
-	defer guard(d.log, "lookup", &status)
 	if !validDirName(name) {
 		return nil, syscall.ENOENT
 	}
@@ -65,7 +64,6 @@ func (v *byUserDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 // Readdir - FUSE call: one scan, sorted by user id.
 func (v *byUserDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.Errno) {
 	d := v.root
-	defer guard(d.log, "readdir", &status)
 	users, err := d.userCounts(ctx)
 	if err != nil {
 		return nil, d.errno("readdir", err)
@@ -89,7 +87,6 @@ func (v *byUserDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall
 // the user logged in again meanwhile, the directory is not empty.
 func (v *byUserDir) Rmdir(ctx context.Context, name string) (status syscall.Errno) {
 	d := v.root
-	defer guard(d.log, "rmdir", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}
@@ -107,18 +104,16 @@ func (v *byUserDir) Rmdir(ctx context.Context, name string) (status syscall.Errn
 // level when the kernel knows it there.
 func (u *userDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
 	d := u.root
-	defer guard(d.log, "lookup", &status)
 	key, ok := sessionKey(name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	return d.lookupSession(ctx, name, key, out, func(m store.Meta) bool { return m.UserID == u.id })
+	return d.lookupSession(ctx, name, key, out, func(m store.Meta) bool { return m.UserID == u.id }, nil)
 }
 
 // Readdir - FUSE call: one scan.
 func (u *userDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.Errno) {
 	d := u.root
-	defer guard(d.log, "readdir", &status)
 	hidden := d.shadowedKeys()
 	var entries []fuse.DirEntry
 	err := d.liveScan(ctx, func(e store.Entry) {
@@ -136,7 +131,6 @@ func (u *userDir) Readdir(ctx context.Context) (_ fs.DirStream, status syscall.E
 // user when the file is removed (a new login under the same key is kept).
 func (u *userDir) Unlink(ctx context.Context, name string) (status syscall.Errno) {
 	d := u.root
-	defer guard(d.log, "unlink", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}

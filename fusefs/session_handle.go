@@ -94,7 +94,6 @@ func (h *sessionHandle) fail(e syscall.Errno) syscall.Errno {
 
 // Read - FUSE call.
 func (h *sessionHandle) Read(ctx context.Context, dest []byte, off int64) (_ fuse.ReadResult, status syscall.Errno) {
-	defer guard(h.node.root.log, "read", &status)
 	if h.doc != nil {
 		return readAt(h.doc.data, dest, off), 0 // shared bytes that never change: no lock
 	}
@@ -103,18 +102,8 @@ func (h *sessionHandle) Read(ctx context.Context, dest []byte, off int64) (_ fus
 	return readAt(h.buf.bytes(), dest, off), 0 // a copy: a later write must not change a reply in flight
 }
 
-// readAt copies what data holds at off into dest.
-func readAt(data, dest []byte, off int64) fuse.ReadResult {
-	if off >= int64(len(data)) {
-		return fuse.ReadResultData(nil)
-	}
-	n := copy(dest, data[off:])
-	return fuse.ReadResultData(dest[:n])
-}
-
 // Write - FUSE call: into the buffer only; Flush commits.
 func (h *sessionHandle) Write(ctx context.Context, data []byte, off int64) (_ uint32, status syscall.Errno) {
-	defer guard(h.node.root.log, "write", &status)
 	if !h.write {
 		return 0, syscall.EBADF
 	}
@@ -163,7 +152,6 @@ func (h *sessionHandle) truncate(size uint64) syscall.Errno {
 // the last commit; Flush comes once per close of a dup'ed descriptor, so a
 // handle without new writes reports success without touching the store.
 func (h *sessionHandle) Flush(ctx context.Context) (status syscall.Errno) {
-	defer guard(h.node.root.log, "flush", &status)
 	if !h.write {
 		return 0
 	}
@@ -177,7 +165,6 @@ func (h *sessionHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // Release - FUSE call. Asynchronous and unreported: nothing is committed
 // here; what the handle held goes back to the buffer budget.
 func (h *sessionHandle) Release(ctx context.Context) (status syscall.Errno) {
-	defer guard(h.node.root.log, "release", &status)
 	if h.doc != nil {
 		h.node.root.releaseRendering(h.doc)
 	}

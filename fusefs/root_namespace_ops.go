@@ -17,7 +17,6 @@ import (
 // commit (Django's must-create: an existing key with O_EXCL is EEXIST);
 // any other name is a scratch file.
 func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (_ *fs.Inode, _ fs.FileHandle, _ uint32, status syscall.Errno) {
-	defer guard(d.log, "create", &status)
 	if d.opt.ReadOnly {
 		return nil, nil, 0, syscall.EROFS
 	}
@@ -41,9 +40,7 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 		}
 		return nil, nil, 0, e
 	}
-	d.mu.Lock()
-	n, errno := d.createSessionLocked(ctx, name, key, exists, flags)
-	d.mu.Unlock()
+	n, errno := d.createSession(ctx, name, key, exists, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -57,8 +54,10 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 	return &n.Inode, h, openFlags(h), 0
 }
 
-// createSessionLocked picks the node a create of key opens. Caller holds d.mu.
-func (d *rootDir) createSessionLocked(ctx context.Context, name, key string, exists bool, flags uint32) (*sessionNode, syscall.Errno) {
+// createSession picks the node a create of key opens, under d.mu.
+func (d *rootDir) createSession(ctx context.Context, name, key string, exists bool, flags uint32) (*sessionNode, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	excl := flags&syscall.O_EXCL != 0
 	if n := d.pending[key]; n != nil {
 		if excl {
@@ -122,7 +121,6 @@ func (d *rootDir) createScratch(ctx context.Context, name string, e *scratchEntr
 
 // Symlink - FUSE call: only scratch names (emacs's lock file ".#KEY.json").
 func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
-	defer guard(d.log, "symlink", &status)
 	if d.opt.ReadOnly {
 		return nil, syscall.EROFS
 	}
@@ -147,7 +145,6 @@ func (d *rootDir) Symlink(ctx context.Context, target, name string, out *fuse.En
 // never costs a session.
 func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno) {
 	ctx = uninterruptible(ctx)
-	defer guard(d.log, "unlink", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}
@@ -206,7 +203,6 @@ func (n *sessionNode) markGone() {
 // name but keeps the backing session; scratch→scratch stays in memory.
 func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmbedder, to string, flags uint32) (status syscall.Errno) {
 	ctx = uninterruptible(ctx)
-	defer guard(d.log, "rename", &status)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}

@@ -18,6 +18,7 @@ import (
 // through the mount (pending) whose first commit has not happened yet.
 type sessionNode struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 
 	mu      sync.Mutex
@@ -64,7 +65,6 @@ func (n *sessionNode) dirtyWriter() *sessionHandle {
 // Getattr - FUSE call. go-fuse hands over any open handle of the node, not
 // necessarily the caller's, so the size comes from the node's writers.
 func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(n.root.log, "getattr", &status)
 	busy, e := n.fillAttr(ctx, &out.Attr)
 	if e == 0 && !busy {
 		out.SetTimeout(n.root.opt.CacheTimeout)
@@ -109,10 +109,8 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	}
 	busy = n.pending || len(n.writers) > 0
 	n.mu.Unlock()
-	out.Mode = syscall.S_IFREG | n.root.opt.perm(0o666)
-	out.Nlink = 1
+	n.root.ownAttr(out, syscall.S_IFREG|0o666)
 	out.Size = uint64(size)
-	out.Uid, out.Gid = n.root.opt.UID, n.root.opt.GID
 	mt := meta.ModTime
 	out.SetTimes(&mt, &mt, &mt)
 	out.Blksize = 4096
@@ -125,7 +123,6 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 // own save would. Mode and owner changes are accepted and ignored, so cp -p,
 // vim and emacs, which copy modes, do not fail.
 func (n *sessionNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(n.root.log, "setattr", &status)
 	if n.root.opt.ReadOnly {
 		return syscall.EROFS
 	}
@@ -207,7 +204,6 @@ func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno 
 // Open - FUSE call. Every open reads the store afresh, so a change Django
 // just made shows; direct I/O keeps the kernel from serving stale pages.
 func (n *sessionNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "open", &status)
 	h, e := n.open(ctx, flags)
 	if e != 0 {
 		return nil, 0, e
@@ -246,7 +242,7 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 		h.written = true
 	default:
 		sess, err := n.root.store.Load(ctx, key)
-		if err == nil && sess.Expired(time.Now()) {
+		if err == nil && !n.root.live(store.Entry{Meta: sess.Meta}, time.Now()) {
 			err = store.ErrNotFound
 		}
 		if err != nil {
@@ -281,10 +277,9 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 
 // openFlags is the FOPEN_* reply of an open of h: always direct I/O, so
 // every read comes to the mount and is served from the rendering this open
-// loaded. (Readers through the page cache were tried and measured faster,
-// but the kernel keeps one size per inode: a save through the mount during
-// a cached read changed it under the reader, and the concurrency campaign
-// caught an empty `cat`.) A reader has nothing to commit: skipping its
+// loaded. Not the page cache: the kernel keeps one size per inode, so a save
+// through the mount during a cached read would change it under the reader
+// (an empty `cat`). A reader has nothing to commit: skipping its
 // FLUSH saves one of the round trips every `cat` costs.
 func openFlags(h *sessionHandle) uint32 {
 	if h.write {

@@ -16,8 +16,8 @@ const scanBatchEntries = 256
 // sessionDirStream lists a directory without holding it whole: the fixed
 // entries first (views, scratch files, pending creates), then the store's
 // sessions as its Scan streams them, a batch at a time. A mount listing a
-// million sessions holds one batch, not a million names (issue 7: a
-// mount's memory grows with its metadata cache, not with what it lists).
+// million sessions holds one batch, not a million names: a mount's memory
+// grows with its metadata cache, not with what it lists.
 type sessionDirStream struct {
 	start func(ctx context.Context, emit func([]listed) bool) error // runs the scan
 

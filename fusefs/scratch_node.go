@@ -13,6 +13,7 @@ import (
 // to the entry's bytes, shared by every open, like a tmpfs file.
 type scratchNode struct {
 	fs.Inode
+	noXattrWrites
 	root  *rootDir
 	entry *scratchEntry
 }
@@ -65,7 +66,6 @@ func (n *scratchNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.At
 
 // Setattr - FUSE call: size, times and mode are kept; owner changes ignored.
 func (n *scratchNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(n.root.log, "setattr", &status)
 	if n.root.opt.ReadOnly {
 		return syscall.EROFS
 	}
@@ -114,7 +114,6 @@ func (n *scratchNode) resize(size int64) syscall.Errno {
 
 // Open - FUSE call. O_TRUNC arrives here (CAP_ATOMIC_O_TRUNC).
 func (n *scratchNode) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "open", &status)
 	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
 	if write && n.root.opt.ReadOnly {
 		return nil, 0, syscall.EROFS
@@ -138,7 +137,6 @@ func (n *scratchNode) Read(ctx context.Context, f fs.FileHandle, dest []byte, of
 // Write - FUSE call. The kernel passes O_APPEND writes at the end offset it
 // knows; with direct I/O and zero timeouts that is the entry's length.
 func (n *scratchNode) Write(ctx context.Context, f fs.FileHandle, data []byte, off int64) (_ uint32, status syscall.Errno) {
-	defer guard(n.root.log, "write", &status)
 	end := off + int64(len(data))
 	e := n.entry
 	e.mu.Lock()

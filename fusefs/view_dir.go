@@ -13,6 +13,7 @@ import (
 // read-only mount); only removals, which each view defines, change it.
 type viewDir struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 }
 
@@ -76,16 +77,6 @@ func (v *viewDir) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 
 // Fsync - FUSE call (FSYNCDIR).
 func (v *viewDir) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno { return 0 }
-
-// Setxattr - FUSE call: ENOTSUP, which tools copying attributes ignore.
-func (v *viewDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (v *viewDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
 
 // validDirName reports whether s can be a directory entry name: user ids
 // are Django primary keys (numbers, UUIDs), but a custom user model could

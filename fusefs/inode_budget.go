@@ -17,7 +17,7 @@ const bigDirShare = 5
 // inodeBudget bounds how many session inodes the kernel holds. The kernel
 // keeps every name it has looked up (and every entry a readdirplus sent)
 // until memory pressure, whatever the cache timeouts, and go-fuse keeps a
-// node for each: after `ls -l` of a million sessions that was a million
+// node for each: `ls -l` of a million sessions would leave a million
 // nodes, about a gibibyte. Past the budget, the names looked up longest ago
 // are invalidated (FUSE_NOTIFY_INVAL_ENTRY), so the kernel drops them and
 // sends FORGET. Nothing is lost: a later access looks the name up again,
@@ -25,9 +25,8 @@ const bigDirShare = 5
 // anyway.
 //
 // A directory that fits the budget is held whole: handing names back
-// there would only make every listing recreate them (measured: warm `ls
-// -l` of 100,000 sessions 2.2× the backing directory held whole, 3.6× at a
-// budget of 50,000). A larger one cannot be held anyway, and then the
+// there would only make every listing recreate them (README, Performance).
+// A larger one cannot be held anyway, and then the
 // budget shrinks to a fifth, to keep a million-session mount small.
 type inodeBudget struct {
 	max        int

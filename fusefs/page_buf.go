@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,4 +85,13 @@ func (p *pageBuf) remap(size int) error {
 		return fmt.Errorf("mapping %d bytes of buffer: %w", size, err)
 	}
 	return nil
+}
+
+// readAt copies what data holds at off into dest.
+func readAt(data, dest []byte, off int64) fuse.ReadResult {
+	if off >= int64(len(data)) {
+		return fuse.ReadResultData(nil)
+	}
+	n := copy(dest, data[off:])
+	return fuse.ReadResultData(dest[:n])
 }

@@ -16,6 +16,7 @@ import (
 // every open.
 type statsFile struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 }
 
@@ -52,7 +53,6 @@ func (d *rootDir) renderStats(ctx context.Context) ([]byte, error) {
 // reads exactly what the open rendered (direct I/O).
 func (s *statsFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
 	d := s.root
-	defer guard(d.log, "getattr", &status)
 	s.fixedAttr(&out.Attr)
 	now := time.Now()
 	if h, ok := f.(*bytesHandle); ok {
@@ -75,9 +75,7 @@ func (s *statsFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.Attr
 // fixedAttr fills what does not depend on the figures.
 func (s *statsFile) fixedAttr(out *fuse.Attr) {
 	d := s.root
-	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
-	out.Nlink = 1
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFREG|0o444)
 	now := time.Now()
 	out.SetTimes(&now, &now, &now)
 }
@@ -99,7 +97,6 @@ func (s *statsFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAt
 // Open - FUSE call: read-only (EACCES for writing), rendered afresh.
 func (s *statsFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
 	d := s.root
-	defer guard(d.log, "open", &status)
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
@@ -112,14 +109,4 @@ func (s *statsFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ 
 		return nil, 0, e
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
-}
-
-// Setxattr - FUSE call.
-func (s *statsFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (s *statsFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
 }

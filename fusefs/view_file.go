@@ -29,6 +29,7 @@ const (
 // read afresh from the store, like a session file; only rm changes it.
 type viewFile struct {
 	fs.Inode
+	noXattrWrites
 	root *rootDir
 	key  string
 	kind viewKind
@@ -71,25 +72,17 @@ func (d *rootDir) viewEntry(ctx context.Context, key string, kind viewKind) (sto
 func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
 	switch kind {
 	case kindExpired:
-		return e.Err == nil && d.store.Expired(e, now)
+		return d.expired(e, now)
 	case kindInvalid:
 		return isInvalid(e)
 	}
 	return false
 }
 
-// isInvalid: a backing file that does not decode. Only regular files of
-// the backing directory: a symlink, fifo or directory planted there is
-// never opened through the mount.
-func isInvalid(e store.Entry) bool {
-	return e.Err != nil && !errors.Is(e.Err, store.ErrNotRegular) && !errors.Is(e.Err, store.ErrNotFound)
-}
-
 // Getattr - FUSE call. With the caller's handle, the size of what it
 // holds; otherwise the store's: the rendering's length, or the raw size
 // (bounded) of an invalid file.
 func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) (status syscall.Errno) {
-	defer guard(v.root.log, "getattr", &status)
 	e, errno := v.entry(ctx)
 	if errno != 0 {
 		return errno
@@ -105,9 +98,7 @@ func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrO
 
 // viewFileAttr fills the attributes of a view file from its entry.
 func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
-	out.Mode = syscall.S_IFREG | d.opt.perm(0o444)
-	out.Nlink = 1
-	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+	d.ownAttr(out, syscall.S_IFREG|0o444)
 	out.Size = uint64(e.Size)
 	if kind == kindInvalid {
 		out.Size = uint64(min(e.RawSize, maxInvalidShown))
@@ -131,7 +122,6 @@ func (v *viewFile) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAtt
 // Open - FUSE call: read-only, read afresh.
 func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ uint32, status syscall.Errno) {
 	d := v.root
-	defer guard(d.log, "open", &status)
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
@@ -168,16 +158,6 @@ func (v *viewFile) Open(ctx context.Context, flags uint32) (_ fs.FileHandle, _ u
 	return nil, 0, syscall.EIO
 }
 
-// Setxattr - FUSE call.
-func (v *viewFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-// Removexattr - FUSE call.
-func (v *viewFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
 // bytesHandle is an open view file: the content taken at open, held
 // within the buffer budget until release.
 type bytesHandle struct {
@@ -208,9 +188,5 @@ func (h *bytesHandle) Release(ctx context.Context) syscall.Errno {
 
 // Read - FUSE call.
 func (h *bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if off >= int64(len(h.data)) {
-		return fuse.ReadResultData(nil), 0
-	}
-	n := copy(dest, h.data[off:])
-	return fuse.ReadResultData(dest[:n]), 0
+	return readAt(h.data, dest, off), 0
 }

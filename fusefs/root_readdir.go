@@ -8,6 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/sessionfs/sessionfs/store"
+	"time"
 )
 
 // rootDirHandle is an open of the top directory: the listing it reads, and
@@ -90,5 +91,58 @@ func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.Entry
 	if h.ds != nil {
 		known = h.ds.lastMeta(name)
 	}
-	return h.d.lookupSessionWith(ctx, name, key, out, nil, known)
+	return h.d.lookupSession(ctx, name, key, out, nil, known)
+}
+
+// listing is the top directory's listing: every live session, minus keys
+// hidden by an editor's backup rename, plus sessions being created, the
+// scratch files and the views.
+func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
+	d.mu.Lock()
+	hidden := make(map[string]bool, len(d.shadow))
+	for key := range d.shadow {
+		hidden[key] = true
+	}
+	var entries []fuse.DirEntry
+	for key := range d.pending {
+		hidden[key] = true // listed once, below
+		entries = append(entries, fuse.DirEntry{Name: sessionName(key), Mode: syscall.S_IFREG})
+	}
+	entries = append(entries, d.scratch.dirEntries()...)
+	d.mu.Unlock()
+	entries = append(entries, d.viewDirEntries()...)
+	fixed := make([]listed, len(entries))
+	for i, e := range entries {
+		fixed[i] = listed{DirEntry: e}
+	}
+
+	scan := func(ctx context.Context, emit func([]listed) bool) error {
+		now := time.Now()
+		batch := make([]listed, 0, scanBatchEntries)
+		count := 0
+		err := d.store.Scan(ctx, func(e store.Entry) error {
+			if !d.live(e, now) || hidden[e.Key] {
+				return nil
+			}
+			meta := e.Meta
+			batch = append(batch, listed{DirEntry: fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG}, meta: &meta})
+			count++
+			if len(batch) == scanBatchEntries {
+				d.inodes.listed(count, false)
+				if !emit(batch) {
+					return context.Canceled
+				}
+				batch = make([]listed, 0, scanBatchEntries)
+			}
+			return nil
+		})
+		if err == nil {
+			d.inodes.listed(count, true)
+			if len(batch) > 0 {
+				emit(batch)
+			}
+		}
+		return err
+	}
+	return newSessionDirStream(fixed, func(err error) syscall.Errno { return d.errno("readdir", err) }, scan), 0
 }

@@ -1,0 +1,106 @@
+package fusefs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/sessionfs/sessionfs/store"
+)
+
+// Lookup - FUSE call. Sessions are looked up in the store (cached metadata,
+// no decode unless the backing file changed); other names in the scratch area.
+func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fs.Inode, status syscall.Errno) {
+	if d.isView(name) {
+		return d.lookupView(ctx, name, out)
+	}
+	key, isSession := sessionKey(name)
+	if !isSession {
+		return d.lookupScratch(ctx, name, out)
+	}
+	return d.lookupSession(ctx, name, key, out, nil, nil)
+}
+
+// lookupSession answers a lookup of a session name, at the top level or in
+// a view (accept, when not nil, says whether the view shows that session):
+// a pending create first, then the store's live session. known, when not
+// nil, is the session's metadata a listing has just read, so the store need
+// not be asked again.
+func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
+	d.mu.Lock()
+	if n := d.pending[key]; n != nil && accept == nil {
+		d.mu.Unlock()
+		n.fillAttr(ctx, &out.Attr) // pending: never cached
+		return &n.Inode, 0
+	}
+	_, hidden := d.shadow[key]
+	d.mu.Unlock()
+	if hidden {
+		return nil, syscall.ENOENT
+	}
+	var meta store.Meta
+	if known != nil {
+		meta = *known
+	} else {
+		m, err := d.liveMeta(ctx, key)
+		if err != nil {
+			return nil, d.lookupErrno(err)
+		}
+		meta = m
+	}
+	if accept != nil && !accept(meta) {
+		return nil, syscall.ENOENT
+	}
+	n := d.sessionChild(ctx, name, key)
+	if !n.fillAttrFrom(meta, &out.Attr) {
+		// Only a committed session at rest may be cached: a scratch file
+		// renamed onto this name later arrives with its own zero timeout.
+		out.SetEntryTimeout(d.opt.CacheTimeout)
+		out.SetAttrTimeout(d.opt.CacheTimeout)
+	}
+	return &n.Inode, 0
+}
+
+// lookupErrno: a name that is not a live session does not exist, whatever
+// the reason (invalid key, undecodable, expired). Other errors are real.
+func (d *rootDir) lookupErrno(err error) syscall.Errno {
+	e := d.errno("lookup", err)
+	if e == syscall.EINVAL || e == syscall.EFBIG {
+		return syscall.ENOENT
+	}
+	return e
+}
+
+// liveMeta is store.Stat, with expired sessions reported as not found:
+// Django would discard them on load, so the mount does not show them.
+func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) {
+	meta, err := d.store.Stat(ctx, key)
+	if err != nil {
+		return store.Meta{}, err
+	}
+	if !d.live(store.Entry{Meta: meta}, time.Now()) {
+		return store.Meta{}, store.ErrNotFound
+	}
+	return meta, nil
+}
+
+// sessionChild returns the node the tree already has for name if it is the
+// committed session key, else a new one (the name may have been a scratch
+// file or a pending create before).
+func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNode {
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*sessionNode); ok && n.isCommitted(key) {
+			if n.reacquired() {
+				d.inodes.added(name) // handed back, and the kernel looked it up again before forgetting it
+			}
+			return n
+		}
+	}
+	n := &sessionNode{root: d, key: key}
+	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
+	d.inodes.added(name)
+	return n
+}
