@@ -17,12 +17,10 @@ import (
 // demoCommand is `sessionfs demo`.
 func demoCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "demo",
-		Usage: "mount ./mnt over ./.sessions with a development key and a few demo sessions (make run)",
-		Flags: mountFlags(),
-		Action: func(c *cli.Context) error {
-			return demoAction(c)
-		},
+		Name:   "demo",
+		Usage:  "mount ./mnt over ./.sessions with a development key and a few demo sessions (make run)",
+		Flags:  mountFlags(),
+		Action: demoAction,
 	}
 }
 

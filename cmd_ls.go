@@ -143,7 +143,7 @@ func lsAction(c *cli.Context) error {
 func lsRow(e store.Entry, expired bool) string {
 	modified := e.ModTime.Local().Format(time.DateTime)
 	if e.Err != nil {
-		note := "invalid: " + problemKind(e.Err)
+		note := "invalid: " + store.Problem(e.Err)
 		if expired {
 			note += ", expired"
 		}

@@ -69,10 +69,11 @@ const (
 	flagMaxBufferMemory = "max-buffer-memory"
 )
 
-// defaultCacheTimeout: measured with make bench-mount, 10 ms of kernel
-// caching turns `ls -l` of 1,000 sessions from 3,007 FUSE requests into 11
-// (with readdirplus), while a size or mtime Django changes is stale for at
-// most 10 ms. Content is never cached.
+// defaultCacheTimeout is how long the kernel may keep a session's name, size
+// and mtime: long enough that `ls -l` of a directory is served from a few
+// FUSE requests (with readdirplus) instead of three per file, short enough
+// that a size or mtime Django changes is stale only briefly. Content is
+// never cached.
 const defaultCacheTimeout = 10 * time.Millisecond
 
 // readyLine starts the line mount prints on stdout once the kernel serves

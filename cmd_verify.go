@@ -21,10 +21,6 @@ func verifyCommand() *cli.Command {
 	}
 }
 
-// problemKind names what is wrong with an undecodable file, as verify
-// reports it.
-func problemKind(err error) string { return store.Problem(err) }
-
 // verifyRecord is one line of `verify --json`: one per problem.
 type verifyRecord struct {
 	Key     string `json:"key"`
@@ -47,7 +43,7 @@ func verifyAction(c *cli.Context) error {
 		if e.Err == nil {
 			return nil
 		}
-		kind := problemKind(e.Err)
+		kind := store.Problem(e.Err)
 		if kind == "bad-signature" {
 			badSig++
 		} else {

@@ -87,7 +87,7 @@ func usageErrorf(format string, args ...any) error {
 	return usageErr{fmt.Errorf(format, args...)}
 }
 
-// exitError carries an explicit exit code (verify's summary, for example).
+// exitErr carries an explicit exit code (verify's summary, for example).
 type exitErr struct {
 	code int
 	msg  string

@@ -25,20 +25,19 @@ import (
 // Shared setting names. Each is accepted before and after the command name;
 // most have an environment variable, named after Django's setting.
 const (
-	flagSecretKeyFile     = "secret-key-file"
-	flagFallbacksFile     = "secret-key-fallbacks-file"
-	flagKeySalt           = "key-salt"
-	flagSerializer        = "serializer"
-	flagAlgorithm         = "algorithm"
-	flagFormat            = "format"
-	flagMaxDecoded        = "max-decoded-size"
-	flagSessionFilePath   = "session-file-path"
-	flagCookieName        = "cookie-name"
-	flagCookieAge         = "cookie-age"
-	flagNoFsync           = "no-fsync"
-	envSecretKey          = "DJANGO_SECRET_KEY"
-	settingsCategory      = "Django settings"
-	defaultSessionFileDir = "" // Django: tempfile.gettempdir()
+	flagSecretKeyFile   = "secret-key-file"
+	flagFallbacksFile   = "secret-key-fallbacks-file"
+	flagKeySalt         = "key-salt"
+	flagSerializer      = "serializer"
+	flagAlgorithm       = "algorithm"
+	flagFormat          = "format"
+	flagMaxDecoded      = "max-decoded-size"
+	flagSessionFilePath = "session-file-path"
+	flagCookieName      = "cookie-name"
+	flagCookieAge       = "cookie-age"
+	flagNoFsync         = "no-fsync"
+	envSecretKey        = "DJANGO_SECRET_KEY"
+	settingsCategory    = "Django settings"
 
 	flagDjangoSettings = "django-settings"
 	flagFromDjango     = "from-django"
