@@ -356,9 +356,9 @@ func newCodec(c *cli.Context) (*codec.Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	alg, err := codec.ParseAlgorithm(settingString(c, flagAlgorithm))
+	alg, err := algorithm(c)
 	if err != nil {
-		return nil, usageError(err)
+		return nil, err
 	}
 	cd, err := codec.New(codec.Config{
 		SecretKey:      secret,
@@ -383,11 +383,20 @@ func encodeOptions(c *cli.Context) (codec.EncodeOptions, error) {
 	if err != nil {
 		return codec.EncodeOptions{}, usageError(err)
 	}
-	alg, err := codec.ParseAlgorithm(settingString(c, flagAlgorithm))
+	alg, err := algorithm(c)
 	if err != nil {
-		return codec.EncodeOptions{}, usageError(err)
+		return codec.EncodeOptions{}, err
 	}
 	return codec.EncodeOptions{Format: format, Serializer: ser, Algorithm: alg}, nil
+}
+
+// algorithm reads --algorithm, the signature hash.
+func algorithm(c *cli.Context) (codec.Algorithm, error) {
+	alg, err := codec.ParseAlgorithm(settingString(c, flagAlgorithm))
+	if err != nil {
+		return 0, usageError(err)
+	}
+	return alg, nil
 }
 
 // openStore opens the session store the shared settings name: the one place
