@@ -11,8 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func docsCommands() []*cli.Command {
-	return []*cli.Command{{
+// generateCommand is `sessionfs generate`.
+func generateCommand() *cli.Command {
+	return &cli.Command{
 		Name:   "generate",
 		Usage:  "print the man page or the bash completion script",
 		Hidden: true,
@@ -20,7 +21,7 @@ func docsCommands() []*cli.Command {
 			{Name: "man", Usage: "the man page sessionfs(1), roff", Action: manAction},
 			{Name: "bash-completion", Usage: "the bash completion script", Action: bashCompletionAction},
 		},
-	}}
+	}
 }
 
 func manAction(c *cli.Context) error {

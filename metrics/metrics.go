@@ -1,7 +1,8 @@
-// Package metrics is sessionfs's Prometheus endpoint (--metrics-addr):
-// operation counts, errors and latencies by operation, and session gauges
-// computed from store.Stats. It is off unless an address is given, and an
-// address without a host binds to loopback only.
+// Package metrics counts and times the operations of a store.Store
+// (InstrumentStore wraps one: counts, errors and latencies by operation),
+// keeps session gauges computed by a StatsFunc, and serves both in
+// Prometheus's text format. ListenAddr binds an address without a host to
+// loopback only.
 package metrics
 
 import (

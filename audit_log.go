@@ -12,32 +12,10 @@ import (
 	"github.com/sessionfs/sessionfs/store/change"
 )
 
-const (
-	flagAuditLog        = "audit-log"
-	flagAuditLogContent = "audit-log-content"
-	auditCategory       = "Audit"
-)
-
-func auditFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: flagAuditLog, Category: auditCategory, EnvVars: []string{"SESSIONFS_AUDIT_LOG"}, TakesFile: true,
-			Usage: "append one JSON line per change (put, rm, gc, revoke, rekey; the mount's writes) to `FILE` (created 0600)"},
-		&cli.BoolFlag{Name: flagAuditLogContent, Category: auditCategory, EnvVars: []string{"SESSIONFS_AUDIT_LOG_CONTENT"},
-			Usage: "also log session contents (before and after) in the audit log; off by default: sessions hold personal data"},
-	}
-}
-
-// opsSettingsFlags are the shared settings this file and settings_django.go
-// add: accepted before and after every command name once main.go's
-// settingsFlags includes them.
-func opsSettingsFlags() []cli.Flag {
-	return append(djangoFlags(), auditFlags()...)
-}
-
 // openStoreAudited opens the store and the audit log (nil when --audit-log
 // is not given) of a command that changes sessions.
 func openStoreAudited(c *cli.Context) (store.Store, *audit.Logger, error) {
-	st, err := newStore(c)
+	st, err := openStore(c)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/change"
+)
+
+// revokeCommand is `sessionfs revoke`.
+func revokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "revoke",
+		Usage: "log a user out everywhere: delete every session of that user id, expired or not",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "user", Required: true, Usage: "the user `ID` (_auth_user_id)"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only print what would be deleted"},
+		},
+		Action: revokeAction,
+	}
+}
+
+func revokeAction(c *cli.Context) error {
+	user := c.String("user")
+	if user == "" {
+		return usageErrorf("revoke: --user must not be empty")
+	}
+	st, log, err := openStoreAudited(c)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	dryRun := c.Bool("dry-run")
+	res, err := change.RevokeUser(c.Context, st, user, dryRun, cliAudit(log), func(r store.Removal) {
+		fmt.Fprintln(c.App.Writer, r.Key)
+	})
+	if err != nil && !errors.Is(err, change.ErrNotLogged) {
+		return err
+	}
+	logErr := err
+	for _, f := range res.Failed {
+		fmt.Fprintf(c.App.ErrWriter, "sessionfs: %v\n", f.Err)
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d sessions of user %s (%d found, %d failed)\n",
+		verb, len(res.Removed), user, res.Found, len(res.Failed))
+	if len(res.Failed) > 0 {
+		return exitErr{code: exitError, msg: fmt.Sprintf("%d sessions of user %s were not removed", len(res.Failed), user)}
+	}
+	return logErr
+}
