@@ -18,7 +18,7 @@ func TestFileStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := filestore.New(filestore.Config{Dir: t.TempDir(), Codec: c, NoFsync: true})
+		st, err := filestore.New(filestore.Config{Dir: t.TempDir(), Codec: c, NoFsync: true, MaxFileSize: 64 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,6 +26,7 @@ func TestFileStore(t *testing.T) {
 		return storetest.Instance{
 			Store:     st,
 			CookieAge: cfg.CookieAge,
+			MaxSize:   cfg.MaxFileSize,
 			// Django's save path: a temp file renamed over the session.
 			Write: func(t *testing.T, key string, raw []byte) {
 				t.Helper()

@@ -28,6 +28,10 @@ type Instance struct {
 	Store store.Store
 	// CookieAge is the store's SESSION_COOKIE_AGE.
 	CookieAge time.Duration
+	// MaxSize is the store's bound on a stored session (0:
+	// store.DefaultMaxSessionSize); a small one keeps the test of the
+	// bound quick.
+	MaxSize int64
 	// Write stores raw as key's stored value the way another writer
 	// (Django) saving it now would: created or replaced, a new version,
 	// with the life a Django save of a session without _session_expiry
@@ -338,8 +342,12 @@ func testEncodeOption(t *testing.T, in Instance) {
 
 func testTooLarge(t *testing.T, in Instance) {
 	st, k := in.Store, key("toolarge")
-	// Random base64 does not compress: the encoding is over the bound.
-	blob := make([]byte, 13<<20)
+	bound := in.MaxSize
+	if bound <= 0 {
+		bound = store.DefaultMaxSessionSize
+	}
+	// Random base64 does not compress: its encoding is over the bound.
+	blob := make([]byte, bound)
 	rand.Read(blob)
 	js := `{"blob": "` + base64.StdEncoding.EncodeToString(blob) + `"}`
 	_, err := st.Save(ctx, k, []byte(js), store.SaveOptions{MustCreate: true})
