@@ -124,4 +124,3 @@ func (c *countingCodec) Decode(data []byte) ([]byte, codec.Info, error) {
 	c.decodes.Add(1)
 	return c.Codec.Decode(data)
 }
-
