@@ -25,7 +25,8 @@ const (
 )
 
 // Scan calls fn for every row in key order, expired ones included. It pages
-// by key (session_key > last ORDER BY session_key LIMIT n): each page is
+// by key (session_key > last ORDER BY session_key LIMIT n, the first page
+// from '' on, so that even a row under an empty key is seen): each page is
 // one short statement, read whole and released before fn runs, so fn may
 // call the Store, nothing locks the table between pages, and memory stays
 // bounded by one page whatever the table's size. Rows written or removed
@@ -95,7 +96,7 @@ func (s *Store) userWhere(userID string) (where string, arg any, ok bool) {
 
 // pages runs a key-paged query: its first parameter is the last key of
 // the previous page, extra are the following ones.
-func (s *Store) pages(ctx context.Context, query string, extra []any, after string, limit, budget int, fn func(Row) error) error {
+func (s *Store) pages(ctx context.Context, query pageQuery, extra []any, after string, limit, budget int, fn func(Row) error) error {
 	return s.batches(ctx, query, extra, after, limit, budget, func(page []Row) error {
 		for _, r := range page {
 			if err := fn(r); err != nil {
@@ -106,14 +107,19 @@ func (s *Store) pages(ctx context.Context, query string, extra []any, after stri
 	})
 }
 
-// batches is pages handing fn each page whole.
-func (s *Store) batches(ctx context.Context, query string, extra []any, after string, limit, budget int, fn func([]Row) error) error {
+// batches is pages handing fn each page whole. Without after, the first
+// page starts at the smallest key; every other page after the last key
+// seen.
+func (s *Store) batches(ctx context.Context, query pageQuery, extra []any, after string, limit, budget int, fn func([]Row) error) error {
 	if budget <= 0 {
 		budget = defaultPageBytes
 	}
-	last := after
+	last, q := after, query.next
+	if after == "" {
+		q = query.first
+	}
 	for {
-		page, full, err := s.page(ctx, query, append([]any{last}, extra...), limit, budget)
+		page, full, err := s.page(ctx, q, append([]any{last}, extra...), limit, budget)
 		if err != nil {
 			return s.wrapParent(ctx, err, "listing sessions after %q in %s", last, s.cfg)
 		}
@@ -125,7 +131,7 @@ func (s *Store) batches(ctx context.Context, query string, extra []any, after st
 		if !full || len(page) == 0 {
 			return nil
 		}
-		last = page[len(page)-1].Key
+		last, q = page[len(page)-1].Key, query.next
 	}
 }
 

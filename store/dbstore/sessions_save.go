@@ -33,8 +33,9 @@ const writeAttempts = 5
 //
 // expire_date is what Django's get_expiry_date() gives a save now; with
 // KeepExpiry the row's own is kept unless the edit changes _session_expiry.
-// The encoded size is checked against Config.MaxSessionSize before any
-// statement. Saved holds what was written and, with ReportBefore, the row
+// The encoded size (against Config.MaxSessionSize) and _session_expiry (a
+// value Django's save would raise on is codec.ErrInvalidSession) are
+// checked before any statement. Saved holds what was written and, with ReportBefore, the row
 // the guard matched: nothing is read after writing.
 func (s *Sessions) Save(ctx context.Context, key string, sessionJSON []byte, opt store.SaveOptions) (store.Saved, error) {
 	if err := s.db.CheckKey(key); err != nil {
@@ -58,17 +59,19 @@ func (s *Sessions) Save(ctx context.Context, key string, sessionJSON []byte, opt
 	if err != nil {
 		return store.Saved{}, fmt.Errorf("session %s: encoded session does not decode: %w", key, err)
 	}
+	// The expire_date a Django save now would write: also what refuses,
+	// before any statement, a _session_expiry Django could not save.
+	fresh, err := s.expiryDate(key, decoded, s.cfg.Now())
+	if err != nil {
+		return store.Saved{}, err
+	}
 	if err := ctx.Err(); err != nil {
 		return store.Saved{}, err
 	}
-	w := write{key: key, data: data, json: decoded, info: info, now: s.cfg.Now()}
+	w := write{key: key, data: data, json: decoded, info: info, expire: fresh}
 	switch {
 	case opt.DryRun:
-		expire, err := s.expiryDate(key, decoded, w.now)
-		if err != nil {
-			return store.Saved{}, err
-		}
-		meta := store.Meta{Key: key, RawSize: int64(len(data)), Expiry: expire, ExpiryInstant: true}
+		meta := store.Meta{Key: key, RawSize: int64(len(data)), Expiry: fresh, ExpiryInstant: true}
 		if err := s.fillMeta(&meta, decoded, info); err != nil {
 			return store.Saved{}, err
 		}
@@ -91,11 +94,11 @@ var errRetry = errors.New("created meanwhile")
 
 // write is one Save's encoded session.
 type write struct {
-	key  string
-	data []byte
-	json []byte // the canonical JSON data decodes to
-	info codec.Info
-	now  time.Time
+	key    string
+	data   []byte
+	json   []byte // the canonical JSON data decodes to
+	info   codec.Info
+	expire time.Time // the expire_date a Django save of it now writes
 }
 
 // expiryDate is the expire_date a Django save at now gives sessionJSON.
@@ -109,11 +112,7 @@ func (s *Sessions) expiryDate(key string, sessionJSON []byte, now time.Time) (ti
 
 // create INSERTs a new row.
 func (s *Sessions) create(ctx context.Context, w write) (store.Saved, error) {
-	expire, err := s.expiryDate(w.key, w.json, w.now)
-	if err != nil {
-		return store.Saved{}, err
-	}
-	r, err := s.db.Insert(ctx, w.key, string(w.data), expire)
+	r, err := s.db.Insert(ctx, w.key, string(w.data), w.expire)
 	if err != nil {
 		return store.Saved{}, err
 	}
@@ -145,9 +144,7 @@ func (s *Sessions) update(ctx context.Context, w write, opt store.SaveOptions) (
 	}
 	expire := cur.ExpireDate
 	if !opt.KeepExpiry || expire.IsZero() || expiryChanged(before, w.json) {
-		if expire, err = s.expiryDate(w.key, w.json, w.now); err != nil {
-			return store.Saved{}, err
-		}
+		expire = w.expire
 	}
 	r, err := s.db.UpdateIf(ctx, w.key, cur.Version, string(w.data), expire)
 	if errors.Is(err, store.ErrNotFound) {
