@@ -74,8 +74,8 @@ func quoteTable(engine Engine, table string) string {
 }
 
 // pageQuery is one page of a key-ordered scan, as two statements: first
-// starts at the smallest key, ” included (a row under an empty key is
-// listed too), next continues after the previous page's last key ph(1).
+// starts at the smallest key, the empty one included (a row under an
+// empty key is listed too), next continues after the previous page's last key ph(1).
 type pageQuery struct{ first, next string }
 
 // scanSQL is one page of a key-ordered scan: rows from or after key ph(1),

@@ -26,7 +26,7 @@ const (
 
 // Scan calls fn for every row in key order, expired ones included. It pages
 // by key (session_key > last ORDER BY session_key LIMIT n, the first page
-// from ” on, so that even a row under an empty key is seen): each page is
+// from the empty key on, so that even a row under an empty key is seen): each page is
 // one short statement, read whole and released before fn runs, so fn may
 // call the Store, nothing locks the table between pages, and memory stays
 // bounded by one page whatever the table's size. Rows written or removed
