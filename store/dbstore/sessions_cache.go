@@ -346,25 +346,46 @@ func (mc *metaCache) lookup(m *store.Meta, gen uint32) (error, bool) {
 
 // put records what decoding version m.Version of m.Key found: m, or err.
 func (mc *metaCache) put(m store.Meta, err error, gen uint32) {
-	k, packable := packKey(m.Key)
-	var s cacheSlot
-	if packable && err == nil {
-		s, packable = packSlot(k, m)
-	} else {
-		packable = false
+	mc.putAll([]decoded{{m, err}}, gen)
+}
+
+// decoded is what decoding one row found.
+type decoded struct {
+	meta store.Meta
+	err  error
+}
+
+// putAll is put for a batch (a page's decodes), under one lock.
+func (mc *metaCache) putAll(batch []decoded, gen uint32) {
+	if len(batch) == 0 {
+		return
+	}
+	slots := make([]cacheSlot, len(batch))
+	packable := make([]bool, len(batch))
+	for i, d := range batch {
+		if k, ok := packKey(d.meta.Key); ok && d.err == nil {
+			slots[i], packable[i] = packSlot(k, d.meta)
+		}
 	}
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
+	for i, d := range batch {
+		mc.putLocked(d.meta, d.err, gen, slots[i], packable[i])
+	}
+}
+
+// putLocked records one entry, with mc.mu held; s is its slot when
+// packable.
+func (mc *metaCache) putLocked(m store.Meta, err error, gen uint32, s cacheSlot, packable bool) {
 	mc.deleteLocked(m.Key)
 	if !packable {
-		key := cloneString(m.Key)
 		w := &wideEntry{version: m.Version, err: err}
 		if err == nil {
 			w.meta = store.Meta{Size: m.Size, Info: m.Info, UserID: cloneString(m.UserID), Empty: m.Empty,
 				Expiry: m.Expiry, ModTime: m.ModTime}
 		}
 		w.seen.Store(gen)
-		mc.wide[key] = w
+		mc.wide[cloneString(m.Key)] = w
 		return
 	}
 	if s.bits&flagUserNumber == 0 && m.UserID != "" {
@@ -374,7 +395,7 @@ func (mc *metaCache) put(m store.Meta, err error, gen uint32) {
 	if (mc.count+1)*4 > len(mc.index)*maxIndexLoad {
 		mc.grow()
 	}
-	pos, _ := mc.find(k)
+	pos, _ := mc.find(s.key)
 	i := mc.newSlot()
 	*mc.slotAt(i) = s
 	mc.index[pos] = i + 1

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sessionfs/sessionfs/codec"
@@ -19,14 +20,20 @@ func versionOf(r Row) store.Version {
 	if !r.Version.valid {
 		return v
 	}
-	h := sha256.New()
-	h.Write([]byte(r.Version.expire.key))
-	h.Write([]byte{0})
-	h.Write([]byte(r.Version.data))
-	var sum [sha256.Size]byte
-	copy(v[:], h.Sum(sum[:0]))
+	bp := digestBufs.Get().(*[]byte)
+	b := append(append(append((*bp)[:0], r.Version.expire.key...), 0), r.Version.data...)
+	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		digestBufs.Put(bp)
+	}
+	copy(v[:], sum[:])
 	return v
 }
+
+// digestBufs hold what versionOf hashes, so that a listing does not
+// allocate a copy of every row for it.
+var digestBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // rowMeta is the Meta of a row before any decode: key, version, size and
 // expiry, and as ModTime the save a default expiry implies.
@@ -70,7 +77,11 @@ func (s *Sessions) savedAt(expire time.Time, sessionJSON []byte, info codec.Info
 // does not decode is an error (with the row's Meta), never an empty
 // session.
 func (s *Sessions) decodeRow(r Row) ([]byte, store.Meta, error) {
-	meta := s.rowMeta(r)
+	return s.decodeRowMeta(r, s.rowMeta(r))
+}
+
+// decodeRowMeta is decodeRow given the row's Meta (rowMeta).
+func (s *Sessions) decodeRowMeta(r Row, meta store.Meta) ([]byte, store.Meta, error) {
 	if err := s.db.CheckKey(r.Key); err != nil {
 		meta.Key = DisplayKey(r.Key)
 		return nil, meta, fmt.Errorf("row %s: %w", meta.Key, err)

@@ -17,7 +17,7 @@ func (s *Sessions) Stat(ctx context.Context, key string) (store.Meta, error) {
 	if err != nil {
 		return store.Meta{Key: key}, err
 	}
-	e := s.entry(r, 0)
+	e := s.entry(r)
 	return e.Meta, e.Err
 }
 
@@ -62,29 +62,35 @@ func (s *Sessions) row(ctx context.Context, key string) (Row, error) {
 }
 
 // entry is a row's Scan entry: from the cache when it describes the row's
-// Version, else decoded (and cached). gen, unless 0, marks the cache entry
-// seen by that Scan. Rows under keys that are not Django's shape are never
-// cached: they are rare, and cheap to judge.
-func (s *Sessions) entry(r Row, gen uint32) store.Entry {
+// Version, else decoded (and cached). Rows under keys that are not
+// Django's shape are never cached: they are rare, and cheap to judge.
+func (s *Sessions) entry(r Row) store.Entry {
+	e, d, ok := s.lookupOrDecode(r, 0)
+	if ok {
+		s.cache.put(d.meta, d.err, s.gen.Load())
+	}
+	return e
+}
+
+// lookupOrDecode is a row's entry from the cache (marked seen by Scan
+// generation gen unless 0) or from decoding it; ok reports a decode the
+// cache should remember, d.
+func (s *Sessions) lookupOrDecode(r Row, gen uint32) (e store.Entry, d decoded, ok bool) {
 	meta := s.rowMeta(r)
-	if err, ok := s.cache.lookup(&meta, gen); ok {
-		return store.Entry{Meta: meta, Err: err}
+	if err, hit := s.cache.lookup(&meta, gen); hit {
+		return store.Entry{Meta: meta, Err: err}, decoded{}, false
 	}
-	_, full, err := s.decodeRow(r)
-	if err != nil {
-		if s.db.CheckKey(r.Key) == nil {
-			s.cache.put(full, err, max(gen, s.gen.Load()))
-		}
-		return store.Entry{Meta: full, Err: err}
-	}
-	s.cache.put(full, nil, max(gen, s.gen.Load()))
-	return store.Entry{Meta: full}
+	_, full, err := s.decodeRowMeta(r, meta)
+	return store.Entry{Meta: full, Err: err}, decoded{full, err}, s.db.CheckKey(r.Key) == nil
 }
 
 // entries turns a page of rows into Scan entries, decoding the rows the
-// cache does not describe with up to one worker per CPU.
+// cache does not describe with up to one worker per CPU, and caching what
+// they found in one step.
 func (s *Sessions) entries(ctx context.Context, page []Row, gen uint32) ([]store.Entry, error) {
 	out := make([]store.Entry, len(page))
+	found := make([]decoded, len(page))
+	fresh := make([]bool, len(page))
 	workers := min(runtime.NumCPU(), len(page))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -95,25 +101,33 @@ func (s *Sessions) entries(ctx context.Context, page []Row, gen uint32) ([]store
 				if i >= len(page) || ctx.Err() != nil {
 					return
 				}
-				out[i] = s.entry(page[i], gen)
+				out[i], found[i], fresh[i] = s.lookupOrDecode(page[i], gen)
 			}
 		})
 	}
 	wg.Wait()
+	batch := found[:0]
+	for i, d := range found {
+		if fresh[i] {
+			batch = append(batch, d)
+		}
+	}
+	s.cache.putAll(batch, max(gen, s.gen.Load()))
 	return out, ctx.Err()
 }
 
 // Scan calls fn for every row in key order, expired, undecodable and
 // wrongly keyed ones included (Entry.Err), streaming: the table is read a
-// key page at a time (dbstore's Scan), each page decoded in parallel where
-// the metadata cache does not already describe its rows, and released
-// before the next is read. An error from fn stops the scan.
+// key page at a time (dbstore's Scan), the next page while this one is
+// decoded (in parallel, where the metadata cache does not already
+// describe its rows) and handed to fn; at most two pages are held. An
+// error from fn stops the scan.
 func (s *Sessions) Scan(ctx context.Context, fn func(store.Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	gen := s.gen.Add(1)
-	err := s.db.scanBatches(ctx, ScanOptions{}, "", nil, func(page []Row) error {
+	err := s.pipelined(ctx, "", nil, func(page []Row) error {
 		entries, err := s.entries(ctx, page, gen)
 		if err != nil {
 			return err
@@ -153,7 +167,7 @@ func (s *Sessions) ScanUser(ctx context.Context, userID string, fn func(store.En
 	if !ok {
 		return nil // an integer column holds no such user
 	}
-	return s.db.scanBatches(ctx, ScanOptions{}, where, arg, func(page []Row) error {
+	return s.pipelined(ctx, where, arg, func(page []Row) error {
 		entries, err := s.entries(ctx, page, 0)
 		if err != nil {
 			return err
@@ -171,4 +185,38 @@ func (s *Sessions) ScanUser(ctx context.Context, userID string, fn func(store.En
 // no temp files.
 func (s *Sessions) Stats(ctx context.Context, seen func(store.Entry)) (store.Stats, error) {
 	return store.CountStats(ctx, s, s.cfg.Now(), seen)
+}
+
+// pipelined pages through the table (with where, the rows of ScanUser's
+// index lookup) and calls fn with each page while the next is read, so
+// that the database's round trip and the decoding overlap. The reader is
+// one page ahead at most.
+func (s *Sessions) pipelined(ctx context.Context, where string, arg any, fn func([]Row) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan []Row)
+	done := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		done <- s.db.scanBatches(ctx, ScanOptions{}, where, arg, func(page []Row) error {
+			select {
+			case pages <- page:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var fnErr error
+	for page := range pages {
+		if fnErr == nil {
+			if fnErr = fn(page); fnErr != nil {
+				cancel() // the reader stops; the pages in flight are dropped
+			}
+		}
+	}
+	if err := <-done; fnErr == nil {
+		return err
+	}
+	return fnErr
 }
