@@ -30,8 +30,19 @@ func errno(log *slog.Logger, op string, err error) syscall.Errno {
 		errors.Is(err, codec.ErrBadSignature), errors.Is(err, codec.ErrCorrupt),
 		errors.Is(err, codec.ErrUnknownFormat), errors.Is(err, store.ErrNotRegular):
 		return syscall.ENOENT
+	case errors.Is(err, store.ErrUnavailable):
+		// Before the context case: a server that did not answer within its
+		// statement timeout is an I/O error, not an interrupted caller.
+		log.Warn("fusefs: session store unavailable, reporting EIO", "op", op, "err", err)
+		return syscall.EIO
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR // the caller was interrupted; the kernel expects EINTR
+	case errors.Is(err, store.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, store.ErrPermission):
+		return syscall.EACCES
+	case errors.Is(err, store.ErrCreateRefused):
+		return syscall.EPERM
 	case errors.Is(err, store.ErrInvalidKey), errors.Is(err, codec.ErrInvalidSession),
 		errors.Is(err, codec.ErrUnsupportedValue):
 		return syscall.EINVAL

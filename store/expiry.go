@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +69,83 @@ func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time
 	return time.Time{}
 }
 
+// maxExpiryAge bounds a numeric _session_expiry: beyond it the date would
+// not fit a time.Duration (Python refuses a little further, past year 9999).
+const maxExpiryAge = 9e9 // seconds, about 285 years
+
+// ExpiryAge is the relative part of Django's get_expiry_date(): the age a
+// save gives the session. _session_expiry falsy: SESSION_COOKIE_AGE; a
+// number N: N seconds (negative ones give an expired session); true: one
+// second (Python's True is 1). It reports false when the expiry is an
+// absolute date, or a value no Django save accepts.
+func ExpiryAge(sessionJSON []byte, cookieAge time.Duration) (time.Duration, bool) {
+	raw, ok := codec.Member(sessionJSON, sessionExpiryKey)
+	if !ok || falsyJSON(raw) {
+		return cookieAge, true
+	}
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case string(raw) == "true":
+		return time.Second, true
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		secs, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(secs, 0) || math.Abs(secs) > maxExpiryAge {
+			return 0, false
+		}
+		return time.Duration(math.Round(secs*1e6)) * time.Microsecond, true // timedelta keeps microseconds
+	}
+	return 0, false
+}
+
+// ExpiryDate is Django's get_expiry_date() for a save at now: what the db
+// backend writes as expire_date. _session_expiry falsy: now +
+// SESSION_COOKIE_AGE; a number N: now + N seconds; a datetime (tagged by
+// the codec) or an ISO-8601 string (Django 4.1+): that instant, a naive
+// one read as wall clock in loc (Django's TIME_ZONE, in which it stores
+// naive datetimes). Any other value makes Django's save raise: it is
+// refused with an error wrapping codec.ErrInvalidSession, since a session
+// holding it could no longer be saved by the site.
+func ExpiryDate(sessionJSON []byte, now time.Time, cookieAge time.Duration, loc *time.Location) (time.Time, error) {
+	if age, ok := ExpiryAge(sessionJSON, cookieAge); ok {
+		return now.Add(age), nil
+	}
+	raw, _ := codec.Member(sessionJSON, sessionExpiryKey)
+	raw = bytes.TrimSpace(raw)
+	var text string
+	switch raw[0] {
+	case '"':
+		if json.Unmarshal(raw, &text) != nil {
+			text = ""
+		}
+	case '{':
+		var tagged map[string]json.RawMessage
+		if json.Unmarshal(raw, &tagged) == nil && len(tagged) == 1 {
+			if v, ok := tagged["$datetime"]; ok && json.Unmarshal(v, &text) != nil {
+				text = ""
+			}
+		}
+	}
+	if text != "" {
+		// The codec tags a pickled aware datetime with its zone's name:
+		// "2026-11-26T19:44:32+00:00[pytz.utc]".
+		if i := strings.LastIndexByte(text, '['); i > 0 && strings.HasSuffix(text, "]") {
+			if zone, err := time.LoadLocation(text[i+1 : len(text)-1]); err == nil {
+				loc = zone
+			}
+			text = text[:i]
+		}
+		if t, ok := parseISOTimeIn(text, loc); ok {
+			return t, nil
+		}
+	}
+	shown := string(raw)
+	if len(shown) > 64 {
+		shown = shown[:64] + "..."
+	}
+	return time.Time{}, fmt.Errorf("%w: _session_expiry %s is neither a number nor a date: Django cannot compute an expiry date from it",
+		codec.ErrInvalidSession, shown)
+}
+
 // falsyJSON reports whether a JSON value is false in Python's sense.
 func falsyJSON(raw []byte) bool {
 	raw = bytes.TrimSpace(raw)
@@ -106,10 +186,17 @@ var isoLayouts = []string{
 
 // parseISOTime parses an ISO-8601 date-time; a value without an offset is
 // taken as UTC.
-func parseISOTime(text string) (time.Time, bool) {
+func parseISOTime(text string) (time.Time, bool) { return parseISOTimeIn(text, time.UTC) }
+
+// parseISOTimeIn parses an ISO-8601 date-time; a value without an offset is
+// wall clock in loc (nil: UTC).
+func parseISOTimeIn(text string, loc *time.Location) (time.Time, bool) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	text = strings.TrimSpace(text)
 	for _, layout := range isoLayouts {
-		if t, err := time.Parse(layout, text); err == nil {
+		if t, err := time.ParseInLocation(layout, text, loc); err == nil {
 			return t, true
 		}
 	}

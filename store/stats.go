@@ -24,7 +24,7 @@ type Stats struct {
 	Bytes         int64 `json:"bytes"`           // total size of the stored sessions (raw)
 	TempBytes     int64 `json:"temp_bytes"`      // file backend: total size of the leftover temp files
 
-	Problems    map[string]int `json:"problems"`    // invalid files by Problem: bad-signature, corrupt, not-regular, too-large
+	Problems    map[string]int `json:"problems"`    // invalid files by Problem: bad-signature, corrupt, not-regular, too-large, invalid-key
 	Formats     map[string]int `json:"formats"`     // live sessions by format: signed, legacy, md5
 	Serializers map[string]int `json:"serializers"` // live sessions by serializer: json, pickle
 	Keys        map[string]int `json:"keys"`        // live sessions by the key that verified them: "current", "fallback N"
@@ -59,6 +59,8 @@ func Problem(err error) string {
 		return "not-regular"
 	case errors.Is(err, ErrTooLarge), errors.Is(err, codec.ErrTooLarge):
 		return "too-large"
+	case errors.Is(err, ErrInvalidKey):
+		return "invalid-key" // a database row under a key Django would not have made
 	}
 	return "corrupt"
 }

@@ -27,6 +27,13 @@ var (
 	ErrNotRegular = errors.New("not a regular file")                // symlink, fifo, device or directory planted under a session's name
 	ErrTooLarge   = errors.New("session file too large")            // stored bytes over the backend's bound
 	ErrConflict   = errors.New("session changed since it was read") // SaveOptions.IfMatch (or a Renew's ifMatch) failed: a lost update avoided
+
+	// Errors of backends that are servers (a database): each wraps the
+	// backend's own error, so the mount maps every backend through one table.
+	ErrReadOnly      = errors.New("session store is read-only")                // writes refused: a read-only database or replica
+	ErrUnavailable   = errors.New("session store unavailable")                 // cannot be reached, refused the login, or did not answer in time
+	ErrPermission    = errors.New("session store denies the operation")        // the backend's user lacks a privilege
+	ErrCreateRefused = errors.New("session store cannot create sessions here") // a new session needs values sessionfs does not have
 )
 
 // Defaults, as in Django's global settings, and the bound on a stored
@@ -57,14 +64,25 @@ type Meta struct {
 	Info    codec.Info // format, serializer, key that verified it; zero for an empty session
 	Empty   bool       // stored empty: Django's must-create placeholder, an empty session
 	Expiry  time.Time  // when Django treats it as expired; zero when it never does
-	UserID  string     // _auth_user_id as text ("42"), "" when not logged in
+	// ExpiryInstant says Django discards the session from the instant
+	// Expiry on (the db backend's load() selects expire_date > now);
+	// otherwise by whole seconds of remaining age (the file backend).
+	ExpiryInstant bool
+	UserID        string // _auth_user_id as text ("42"), "" when not logged in
 }
 
 // Expired reports whether Django's load() at time now would discard the
-// session: Django computes the remaining age as whole seconds, rounded down
-// (timedelta days*86400 + seconds), and expires at age <= 0.
+// session. The file backend computes the remaining age as whole seconds,
+// rounded down (timedelta days*86400 + seconds), and expires at age <= 0;
+// the db backend expires at Expiry itself (ExpiryInstant).
 func (m Meta) Expired(now time.Time) bool {
-	return !m.Expiry.IsZero() && m.Expiry.Sub(now) < time.Second
+	switch {
+	case m.Expiry.IsZero():
+		return false
+	case m.ExpiryInstant:
+		return !m.Expiry.After(now)
+	}
+	return m.Expiry.Sub(now) < time.Second
 }
 
 // Session is a loaded session.
@@ -74,8 +92,11 @@ type Session struct {
 }
 
 // Entry is one item of a Scan. Err is set (wrapping codec.ErrBadSignature,
-// codec.ErrCorrupt, ErrNotRegular, ErrTooLarge, ...) when what is stored
-// cannot be decoded; Meta then holds only Key, Version, RawSize and ModTime.
+// codec.ErrCorrupt, ErrNotRegular, ErrTooLarge, ErrInvalidKey, ...) when
+// what is stored cannot be decoded or is stored under a key Django would
+// not use; Meta then holds only Key, Version, RawSize and ModTime, and the
+// expiry when the backend stores it beside the data (a database's
+// expire_date).
 type Entry struct {
 	Meta
 	Err error
@@ -142,7 +163,7 @@ type ClearResult struct {
 
 // Description says which backend a Store is and where its sessions live.
 type Description struct {
-	Backend  string // "file", ...
+	Backend  string // "file", "db", ...
 	Location string // where the sessions are, for messages (never holding a password)
 	Dir      string // the local directory holding them; "" when they are not in one
 	Signed   bool   // sessions are signed with SECRET_KEY: rekey re-signs them

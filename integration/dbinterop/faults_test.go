@@ -188,8 +188,21 @@ func TestServerHangsAndComesBack(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			ss, err := dbstore.NewSessions(s, dbstore.SessionConfig{Codec: newCodec(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			proxy.Stall()
 			for name, op := range map[string]func() error{
+				// Through the store contract: the store's own unavailable
+				// error, which the mount answers with EIO.
+				"Sessions.Stat": func() error { _, err := ss.Stat(ctx, k); return err },
+				"Sessions.Save": func() error { _, err := ss.Save(ctx, k, []byte(`{}`), store.SaveOptions{}); return err },
+				"Sessions.Scan": func() error { return ss.Scan(ctx, func(store.Entry) error { return nil }) },
+				"Sessions.ClearExpired": func() error {
+					_, err := ss.ClearExpired(ctx, store.ClearOptions{}, nil)
+					return err
+				},
 				"Get":          func() error { _, err := s.Get(ctx, k); return err },
 				"UpdateIf":     func() error { _, err := s.UpdateIf(ctx, k, w.Version, "x", time.Now()); return err },
 				"Scan":         func() error { return s.Scan(ctx, dbstore.ScanOptions{}, func(dbstore.Row) error { return nil }) },
@@ -205,7 +218,7 @@ func TestServerHangsAndComesBack(t *testing.T) {
 				start := time.Now()
 				err := op()
 				took := time.Since(start)
-				if !errors.Is(err, dbstore.ErrUnavailable) {
+				if !errors.Is(err, dbstore.ErrUnavailable) || !errors.Is(err, store.ErrUnavailable) {
 					t.Errorf("%s on a hung server: %v", name, err)
 				}
 				if took > 6*time.Second {
@@ -306,6 +319,30 @@ func TestReadOnlyDatabase(t *testing.T) {
 		} {
 			if err := op(); !errors.Is(err, dbstore.ErrReadOnly) {
 				t.Errorf("%s on a read-only database: %v", name, err)
+			}
+		}
+		// Through the store contract: the store's own read-only error, which
+		// the mount answers with EROFS.
+		ss, err := dbstore.NewSessions(s, dbstore.SessionConfig{Codec: newCodec(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ss.Stat(ctx, k); err != nil && !store.Undecodable(err) {
+			t.Errorf("Stat on a read-only database: %v", err) // reading works
+		}
+		all := func(store.Entry) bool { return true }
+		for name, op := range map[string]func() error{
+			"Save": func() error { _, err := ss.Save(ctx, k, []byte(`{}`), store.SaveOptions{}); return err },
+			"create": func() error {
+				_, err := ss.Save(ctx, keyOf("rowrite", 3), []byte(`{}`), store.SaveOptions{MustCreate: true})
+				return err
+			},
+			"RemoveIf": func() error { _, err := ss.RemoveIf(ctx, k, false, all); return err },
+			"Renew":    func() error { _, err := ss.Renew(ctx, k, time.Now(), store.Version{}); return err },
+			"Rename":   func() error { _, err := ss.Rename(ctx, k, keyOf("rowrite", 4)); return err },
+		} {
+			if err := op(); !errors.Is(err, store.ErrReadOnly) {
+				t.Errorf("%s through the contract on a read-only database: %v", name, err)
 			}
 		}
 		if again, err := s.Get(ctx, k); err != nil || !again.Version.Equal(r.Version) {

@@ -278,3 +278,13 @@ func netListenFree() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// newCodec is the codec of the sites' SECRET_KEY.
+func newCodec(t testing.TB) *codec.Codec {
+	t.Helper()
+	c, err := codec.New(codec.Config{SecretKey: []byte(secretKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

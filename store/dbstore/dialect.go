@@ -73,23 +73,31 @@ func quoteTable(engine Engine, table string) string {
 	return strings.Join(parts, ".")
 }
 
-// scanSQL is one page of a key-ordered scan: rows after key ph(1), at most
-// limit. where adds a condition on parameter ph(2) (user_id).
-func (d dialect) scanSQL(withData bool, where string, limit int) string {
+// pageQuery is one page of a key-ordered scan, as two statements: first
+// starts at the smallest key, the empty one included (a row under an
+// empty key is listed too), next continues after the previous page's last key ph(1).
+type pageQuery struct{ first, next string }
+
+// scanSQL is one page of a key-ordered scan: rows from or after key ph(1),
+// at most limit. where adds a condition on parameter ph(2) (user_id).
+func (d dialect) scanSQL(withData bool, where string, limit int) pageQuery {
 	cols := "session_key, '', " + d.expire
 	if withData {
 		cols = "session_key, session_data, " + d.expire
 	}
-	cond := "session_key > " + d.ph(1)
-	if where != "" {
-		cond += " AND " + where
+	query := func(op string) string {
+		cond := "session_key " + op + " " + d.ph(1)
+		if where != "" {
+			cond += " AND " + where
+		}
+		return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY session_key LIMIT %d", cols, d.table, cond, limit)
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY session_key LIMIT %d", cols, d.table, cond, limit)
+	return pageQuery{first: query(">="), next: query(">")}
 }
 
-// expiredSQL lists expired rows in key order after key ph(2): the dry run
-// of clearExpired.
-func (d dialect) expiredSQL(withData bool, limit int) string {
+// expiredSQL lists expired rows in key order after key ph(1) with
+// expire_date < ph(2): the dry run of clearExpired.
+func (d dialect) expiredSQL(withData bool, limit int) pageQuery {
 	return d.scanSQL(withData, "expire_date < "+d.ph(2), limit)
 }
 

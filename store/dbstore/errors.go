@@ -21,27 +21,42 @@ import (
 
 // Errors callers test with errors.Is, beside the store package's
 // (store.ErrNotFound, store.ErrExists, store.ErrConflict, store.ErrInvalidKey),
-// which this package returns with the same meaning.
+// which this package returns with the same meaning. Each kind is also the
+// store contract's error of that meaning (errors.Is(err, store.ErrReadOnly)
+// holds for ErrReadOnly), so callers that know only the contract, such as
+// the mount's errno table, map them without knowing databases.
 var (
 	// ErrReadOnly: the database refuses writes (a read-only transaction or
 	// server, a hot standby, a read-only SQLite file).
-	ErrReadOnly = errors.New("database is read-only")
+	ErrReadOnly error = &kind{"database is read-only", store.ErrReadOnly}
 	// ErrUnavailable: the server cannot be reached, went away, or did not
 	// answer within the timeout; a locked SQLite file past the busy timeout.
-	ErrUnavailable = errors.New("database unavailable")
-	// ErrAuth: the server refused the user name or password.
-	ErrAuth = errors.New("database authentication failed")
+	ErrUnavailable error = &kind{"database unavailable", store.ErrUnavailable}
+	// ErrAuth: the server refused the user name or password. The store
+	// cannot be used: store.ErrUnavailable.
+	ErrAuth error = &kind{"database authentication failed", store.ErrUnavailable}
 	// ErrPermission: the user lacks a privilege on the table.
-	ErrPermission = errors.New("database permission denied")
-	// ErrSchema: the session table is missing or not Django's shape.
-	ErrSchema = errors.New("session table unusable")
+	ErrPermission error = &kind{"database permission denied", store.ErrPermission}
+	// ErrSchema: the session table is missing or not Django's shape (while
+	// serving, the store is then unavailable).
+	ErrSchema error = &kind{"session table unusable", store.ErrUnavailable}
 	// ErrCreateRefused: the table has NOT NULL columns besides Django's
 	// three (a custom session model), so a new row needs values sessionfs
 	// does not have.
-	ErrCreateRefused = errors.New("session table refuses new rows from sessionfs")
+	ErrCreateRefused error = &kind{"session table refuses new rows from sessionfs", store.ErrCreateRefused}
 	// ErrNoUserIndex: ScanUser on a table without an indexed user_id column.
 	ErrNoUserIndex = errors.New("session table has no indexed user_id column")
 )
+
+// kind is an error kind of this package that is also a store contract
+// error (its parent).
+type kind struct {
+	msg    string
+	parent error
+}
+
+func (k *kind) Error() string { return k.msg }
+func (k *kind) Unwrap() error { return k.parent }
 
 // dbError is every error this package returns from a database call: a
 // message already redacted, and the kinds it matches with errors.Is. The

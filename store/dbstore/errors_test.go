@@ -75,3 +75,20 @@ func TestOpenConfigErrorHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// Every kind is also the store contract's error of that meaning: the
+// mount's errno table knows only those.
+func TestKindsAreContractErrors(t *testing.T) {
+	for kind, want := range map[error]error{
+		ErrReadOnly: store.ErrReadOnly, ErrUnavailable: store.ErrUnavailable, ErrAuth: store.ErrUnavailable,
+		ErrPermission: store.ErrPermission, ErrSchema: store.ErrUnavailable, ErrCreateRefused: store.ErrCreateRefused,
+	} {
+		err := errorWrapper{}.wrap(Config{}, &dbError{msg: "x", kinds: []error{kind}}, "doing")
+		if !errors.Is(err, kind) || !errors.Is(err, want) {
+			t.Errorf("%v: errors.Is(%v) %v, errors.Is(%v) %v", err, kind, errors.Is(err, kind), want, errors.Is(err, want))
+		}
+	}
+	if errors.Is(ErrUnavailable, store.ErrReadOnly) || errors.Is(ErrReadOnly, ErrUnavailable) {
+		t.Error("kinds match each other")
+	}
+}
