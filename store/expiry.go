@@ -105,9 +105,14 @@ var isoLayouts = []string{
 }
 
 // parseISOTime parses an ISO-8601 date-time; a value without an offset is
-// taken as UTC.
+// taken as UTC. A zone name in brackets after the offset (the codec's
+// "[Europe/Paris]" or "[pytz.utc]" of a pickled aware datetime) is not
+// needed: the offset already gives the instant.
 func parseISOTime(text string) (time.Time, bool) {
 	text = strings.TrimSpace(text)
+	if i := strings.IndexByte(text, '['); i > 0 && strings.HasSuffix(text, "]") {
+		text = text[:i]
+	}
 	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, text); err == nil {
 			return t, true
