@@ -363,6 +363,45 @@ func TestTooLargeValues(t *testing.T) {
 			if it, err := c.Get(ctx, "smallvalue000000"); err != nil || string(it.Value) != "small" {
 				t.Fatalf("after: %+v %v", it, err)
 			}
+			// A value too large to read can still be deleted, only as it was seen.
+			it, err := c.Get(ctx, "bigvalue00000000")
+			if !errors.Is(err, store.ErrTooLarge) || it.Version.IsZero() || it.Size != 1000 || it.Value != nil {
+				t.Fatalf("get of a large value: %+v %v", it, err)
+			}
+			cur, _ := c.Get(ctx, "smallvalue000000")
+			if err := c.DeleteIf(ctx, "bigvalue00000000", cur.Version); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("delete with another version: %v", err)
+			}
+			// Rewritten as another value too large to read: not the version seen.
+			if err := c.Delete(ctx, "bigvalue00000000"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Add(ctx, "bigvalue00000000", bytes.Repeat([]byte("y"), 1001), 1, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.DeleteIf(ctx, "bigvalue00000000", it.Version); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("a large value rewritten since seen was deleted: %v", err)
+			}
+			it, _ = c.Get(ctx, "bigvalue00000000")
+			// It can be replaced while it is the version seen.
+			set, err := c.CompareAndSet(ctx, "bigvalue00000000", it.Version, []byte("replaced"), 1, KeepTTL)
+			if err != nil {
+				t.Fatalf("CAS over a value too large to read: %v", err)
+			}
+			near(t, "expiry kept", set.Expiry, it.Expiry, 2*time.Second)
+			if err := c.Delete(ctx, "bigvalue00000000"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Add(ctx, "bigvalue00000000", bytes.Repeat([]byte("z"), 1002), 1, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			it, _ = c.Get(ctx, "bigvalue00000000")
+			if err := c.DeleteIf(ctx, "bigvalue00000000", it.Version); err != nil {
+				t.Fatalf("delete of a large value as seen: %v", err)
+			}
+			if _, err := c.Get(ctx, "bigvalue00000000"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("after delete: %v", err)
+			}
 		})
 	}
 }

@@ -47,8 +47,9 @@ func newMemcached(cfg Config, keys Keys) *memcachedClient {
 	return &memcachedClient{cfg: cfg, keys: keys}
 }
 
-func (m *memcachedClient) Keys() Keys     { return m.keys }
-func (m *memcachedClient) String() string { return m.cfg.Location.String() }
+func (m *memcachedClient) Keys() Keys          { return m.keys }
+func (m *memcachedClient) MaxValueSize() int64 { return m.cfg.MaxValueSize }
+func (m *memcachedClient) String() string      { return m.cfg.Location.String() }
 
 func (m *memcachedClient) Close() error {
 	m.mu.Lock()
@@ -258,7 +259,7 @@ func (m *memcachedClient) Get(ctx context.Context, session string) (Item, error)
 	case !found:
 		return Item{}, fmt.Errorf("%w: %s", store.ErrNotFound, session)
 	case it.Err != nil:
-		return Item{}, fmt.Errorf("session %s: %w", session, it.Err)
+		return it, fmt.Errorf("session %s: %w", session, it.Err)
 	}
 	return it, nil
 }
