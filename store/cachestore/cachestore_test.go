@@ -1,6 +1,7 @@
 package cachestore
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -531,5 +532,50 @@ func TestScanGroupsHeavyValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Reads by others (Django's gets) move items between the segments of
+// Memcached's LRU, and a metadump walking it then passes over some: the
+// listing still finds every session.
+func TestMemcachedListingWhileReadsBump(t *testing.T) {
+	ctx := context.Background()
+	srv := cachetest.Memcached(t)
+	c := open(t, srv.URL(), nil)
+	const n = 200
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bumped%026d", i)
+		if _, err := c.Add(ctx, keys[i], []byte("value"), 1, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	for round := range 4 {
+		// A Django client's reads: plain gets, which bump.
+		for _, k := range keys {
+			fmt.Fprintf(nc, "get %s\r\n", c.Keys().Prefix()+k)
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l == "END\r\n" {
+					break
+				}
+			}
+		}
+		got := map[string]bool{}
+		if err := c.Scan(ctx, func(it Item) error { got[it.Key] = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("round %d: listed %d of %d", round, len(got), n)
+		}
 	}
 }
