@@ -28,8 +28,9 @@ import (
 //     life Django gave it (SESSION_COOKIE_AGE, or the seconds of a numeric
 //     _session_expiry); a datetime _session_expiry leaves no trace of the
 //     save, and then, as for a value that does not decode, it is the expiry
-//     minus SESSION_COOKIE_AGE. ModTime is never after now; a key without a
-//     TTL has the Unix epoch.
+//     minus SESSION_COOKIE_AGE. ModTime is never later than now (give or
+//     take the second the expiry is rounded to); a key without a TTL has
+//     the Unix epoch.
 //   - The server drops a key when its TTL ends: nothing listed is Expired,
 //     and ClearExpired has nothing to do.
 //   - Django's own save is a GET then a SET with nothing in between to
@@ -142,13 +143,13 @@ func (s *Store) times(it Item, f facts, now time.Time) (expiry, modTime time.Tim
 	if it.Expiry.IsZero() {
 		return time.Time{}, time.Unix(0, 0).UTC()
 	}
-	expiry = it.Expiry.Round(time.Second)
+	expiry = s.meta.stableExpiry(it.Key, it.Version, it.Expiry.Round(time.Second))
 	age := f.age
 	if age <= 0 || f.err != nil {
 		age = s.cfg.CookieAge
 	}
 	modTime = expiry.Add(-age)
-	if modTime.After(now) {
+	if modTime.After(now.Add(2 * time.Second)) { // a TTL longer than the age explains: saved just now at the latest
 		modTime = now.Truncate(time.Second)
 	}
 	return expiry, modTime

@@ -30,7 +30,7 @@ type facts struct {
 // that keeps the value keeps the entry.
 //
 // A mount may list a million sessions, so the common entry (a user id
-// that is a small number, no decode error) is a 17-byte pointer-free slot
+// that is a small number, no decode error) is a 32-byte pointer-free slot
 // under a 64-bit hash of key and version, which the collector never scans;
 // other user ids and errors sit in small side maps. A collision of two
 // hashes (seeded per process, so not chosen by whoever writes the cache)
@@ -46,11 +46,12 @@ type metaCache struct {
 }
 
 type metaSlot struct {
-	size uint32
-	user uint32 // the user id itself with slotUserNumber, else 0
-	age  uint32 // seconds; 0 unknown
-	seen uint32 // generation of the last Scan that saw it
-	bits uint8
+	expiry int64  // unix seconds of the expiry last reported (stableExpiry); 0 none
+	size   uint32 // pretty JSON length
+	user   uint32 // the user id itself with slotUserNumber, else 0
+	age    uint32 // seconds; 0 unknown
+	seen   uint32 // generation of the last Scan that saw it
+	bits   uint8
 }
 
 const (
@@ -137,6 +138,33 @@ func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
 		s.bits |= slotErr
 	}
 	mc.slots[h] = s
+}
+
+// stableExpiry is the expiry to report for key's version v, read now as
+// fresh: the one reported before while fresh is within a second and a half
+// of it. A TTL is read as the time remaining (in whole seconds from
+// Memcached), so the instant computed from it wobbles by a second from one
+// read to the next; a listing shows a session's times change only when
+// its TTL does.
+func (mc *metaCache) stableExpiry(key string, v Version, fresh time.Time) time.Time {
+	if v.IsZero() || fresh.IsZero() {
+		return fresh
+	}
+	h := mc.hash(key, v)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	s, ok := mc.slots[h]
+	if !ok {
+		return fresh
+	}
+	if s.expiry != 0 {
+		if d := fresh.Sub(time.Unix(s.expiry, 0)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
+			return time.Unix(s.expiry, 0)
+		}
+	}
+	s.expiry = fresh.Unix()
+	mc.slots[h] = s
+	return fresh
 }
 
 // startScan begins a scan generation.
