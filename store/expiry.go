@@ -18,6 +18,16 @@ var AlwaysExpired = time.Unix(0, 0).UTC()
 
 const sessionExpiryKey = "_session_expiry"
 
+// withoutZoneName drops the zone name in brackets that the codec writes
+// after a pickled aware datetime's offset ("...+01:00[Europe/Paris]",
+// "...+00:00[pytz.utc]"): the offset already gives the instant.
+func withoutZoneName(text string) string {
+	if i := strings.IndexByte(text, '['); i > 0 && strings.HasSuffix(text, "]") {
+		return text[:i]
+	}
+	return text
+}
+
 // ExpiryOf computes when Django 3.2's load() would find the session
 // expired, from the decoded session JSON and when it was last saved (the
 // file backend: the file's mtime):
@@ -44,7 +54,7 @@ func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time
 	case '"':
 		var text string
 		if json.Unmarshal(raw, &text) == nil {
-			if t, ok := parseISOTime(text); ok {
+			if t, ok := parseISOTime(withoutZoneName(text)); ok {
 				return t
 			}
 		}
@@ -54,7 +64,7 @@ func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time
 		if json.Unmarshal(raw, &tagged) == nil {
 			var text string
 			if v, ok := tagged["$datetime"]; ok && json.Unmarshal(v, &text) == nil {
-				if t, ok := parseISOTime(text); ok {
+				if t, ok := parseISOTime(withoutZoneName(text)); ok {
 					return t
 				}
 			}
@@ -105,14 +115,9 @@ var isoLayouts = []string{
 }
 
 // parseISOTime parses an ISO-8601 date-time; a value without an offset is
-// taken as UTC. A zone name in brackets after the offset (the codec's
-// "[Europe/Paris]" or "[pytz.utc]" of a pickled aware datetime) is not
-// needed: the offset already gives the instant.
+// taken as UTC.
 func parseISOTime(text string) (time.Time, bool) {
 	text = strings.TrimSpace(text)
-	if i := strings.IndexByte(text, '['); i > 0 && strings.HasSuffix(text, "]") {
-		text = text[:i]
-	}
 	for _, layout := range isoLayouts {
 		if t, err := time.Parse(layout, text); err == nil {
 			return t, true

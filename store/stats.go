@@ -25,9 +25,9 @@ type Stats struct {
 	TempBytes     int64 `json:"temp_bytes"`      // file backend: total size of the leftover temp files
 
 	Problems    map[string]int `json:"problems"`    // invalid files by Problem: bad-signature, corrupt, not-regular, too-large
-	Formats     map[string]int `json:"formats"`     // live signed sessions by format: signed, legacy, md5
-	Serializers map[string]int `json:"serializers"` // live sessions by serializer: json, pickle (every cache value)
-	Keys        map[string]int `json:"keys"`        // live signed sessions by the key that verified them: "current", "fallback N"
+	Formats     map[string]int `json:"formats"`     // live sessions by format: signed, legacy, md5
+	Serializers map[string]int `json:"serializers"` // live sessions by serializer: json, pickle
+	Keys        map[string]int `json:"keys"`        // live sessions by the key that verified them: "current", "fallback N"
 
 	// Operations are the mount's own counters since it started; the CLI
 	// (a one-shot process) leaves them out.

@@ -142,7 +142,7 @@ type ClearResult struct {
 
 // Description says which backend a Store is and where its sessions live.
 type Description struct {
-	Backend  string // "file", "cache", "cached_db", ...
+	Backend  string // "file", ...
 	Location string // where the sessions are, for messages (never holding a password)
 	Dir      string // the local directory holding them; "" when they are not in one
 	Signed   bool   // sessions are signed with SECRET_KEY: rekey re-signs them

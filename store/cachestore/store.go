@@ -159,9 +159,9 @@ func (s *Store) times(it Item, f facts, now time.Time) (expiry, modTime time.Tim
 // same whenever it was saved for SESSION_COOKIE_AGE or a number of
 // seconds; 0 for a datetime, whose age depends on the time of the save.
 func (s *Store) lifeOf(sessionJSON []byte) time.Duration {
-	t0 := time.Unix(0, 0)
-	a, err1 := store.ExpiryAge(sessionJSON, t0, s.cfg.CookieAge)
-	b, err2 := store.ExpiryAge(sessionJSON, t0.Add(time.Hour), s.cfg.CookieAge)
+	t0 := s.cfg.Now()
+	a, err1 := expiryAge(sessionJSON, t0, s.cfg.CookieAge)
+	b, err2 := expiryAge(sessionJSON, t0.Add(time.Hour), s.cfg.CookieAge)
 	if err1 != nil || err2 != nil || a != b || a <= 0 {
 		return 0
 	}

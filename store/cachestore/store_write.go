@@ -91,7 +91,7 @@ func (s *Store) Save(ctx context.Context, key string, sessionJSON []byte, opt st
 		return store.Saved{}, err
 	}
 	now := s.cfg.Now()
-	age, err := store.ExpiryAge(enc.json, now, s.cfg.CookieAge)
+	age, err := expiryAge(enc.json, now, s.cfg.CookieAge)
 	if err != nil {
 		return store.Saved{}, fmt.Errorf("session %s: %w", key, err)
 	}
@@ -268,7 +268,7 @@ func (s *Store) Renew(ctx context.Context, key string, at time.Time, ifMatch sto
 	if f.err != nil {
 		return store.Saved{}, f.err
 	}
-	age, err := store.ExpiryAge(js, at, s.cfg.CookieAge)
+	age, err := expiryAge(js, at, s.cfg.CookieAge)
 	if err != nil {
 		return store.Saved{}, fmt.Errorf("session %s: %w", key, err)
 	}
@@ -322,7 +322,7 @@ func (s *Store) Rename(ctx context.Context, from, to string) (store.Saved, error
 	now := s.cfg.Now()
 	ttl := cur.Expiry.Sub(now)
 	if cur.Expiry.IsZero() {
-		age, err := store.ExpiryAge(js, now, s.cfg.CookieAge)
+		age, err := expiryAge(js, now, s.cfg.CookieAge)
 		if err != nil {
 			return store.Saved{}, fmt.Errorf("session %s: %w", from, err)
 		}

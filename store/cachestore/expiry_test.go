@@ -1,4 +1,4 @@
-package store
+package cachestore
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/store"
 )
 
 func TestExpiryAge(t *testing.T) {
@@ -14,10 +15,11 @@ func TestExpiryAge(t *testing.T) {
 		session string
 		want    time.Duration
 	}{
-		{`{}`, DefaultCookieAge},
-		{`{"_session_expiry": null}`, DefaultCookieAge},
-		{`{"_session_expiry": 0}`, DefaultCookieAge}, // browser-close sessions live SESSION_COOKIE_AGE in a cache
-		{`{"_session_expiry": false}`, DefaultCookieAge},
+		{`{}`, store.DefaultCookieAge},
+		{`{"_session_expiry": null}`, store.DefaultCookieAge},
+		{`{"_session_expiry": 0}`, store.DefaultCookieAge}, // browser-close sessions live SESSION_COOKIE_AGE in a cache
+		{`{"_session_expiry": 0.0}`, store.DefaultCookieAge},
+		{`{"_session_expiry": false}`, store.DefaultCookieAge},
 		{`{"_session_expiry": 300}`, 300 * time.Second},
 		{`{"_session_expiry": -60}`, -60 * time.Second},
 		{`{"_session_expiry": 1.5}`, 1500 * time.Millisecond},
@@ -29,14 +31,14 @@ func TestExpiryAge(t *testing.T) {
 		{`{"_session_expiry": {"$datetime": "2026-11-25T19:43:17.950466+00:00"}}`, -time.Second}, // rounded down, as timedelta
 		{`{"_session_expiry": "2026-11-25T19:43:18"}`, 0},                                        // naive: UTC
 	} {
-		got, err := ExpiryAge([]byte(tc.session), at, DefaultCookieAge)
+		got, err := expiryAge([]byte(tc.session), at, store.DefaultCookieAge)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %v, %v; want %v", tc.session, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{`{"_session_expiry": "next tuesday"}`, `{"_session_expiry": [1]}`,
-		`{"_session_expiry": {"$timedelta": {"days": 1}}}`, `{"_session_expiry": 1e300}`} {
-		if _, err := ExpiryAge([]byte(bad), at, DefaultCookieAge); !errors.Is(err, codec.ErrInvalidSession) {
+		`{"_session_expiry": {"$timedelta": {"days": 1}}}`, `{"_session_expiry": 1e300}`, `{"_session_expiry": "2999-01-01T00:00:00"}`} {
+		if _, err := expiryAge([]byte(bad), at, store.DefaultCookieAge); !errors.Is(err, codec.ErrInvalidSession) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
