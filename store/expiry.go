@@ -21,6 +21,16 @@ var AlwaysExpired = time.Unix(0, 0).UTC()
 
 const sessionExpiryKey = "_session_expiry"
 
+// withoutZoneName drops the zone name in brackets that the codec writes
+// after a pickled aware datetime's offset ("...+01:00[Europe/Paris]",
+// "...+00:00[pytz.utc]"): the offset already gives the instant.
+func withoutZoneName(text string) string {
+	if i := strings.IndexByte(text, '['); i > 0 && strings.HasSuffix(text, "]") {
+		return text[:i]
+	}
+	return text
+}
+
 // ExpiryOf computes when Django 3.2's load() would find the session
 // expired, from the decoded session JSON and when it was last saved (the
 // file backend: the file's mtime):
@@ -47,7 +57,7 @@ func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time
 	case '"':
 		var text string
 		if json.Unmarshal(raw, &text) == nil {
-			if t, ok := parseISOTime(text); ok {
+			if t, ok := parseISOTime(withoutZoneName(text)); ok {
 				return t
 			}
 		}
@@ -57,7 +67,7 @@ func ExpiryOf(sessionJSON []byte, saved time.Time, cookieAge time.Duration) time
 		if json.Unmarshal(raw, &tagged) == nil {
 			var text string
 			if v, ok := tagged["$datetime"]; ok && json.Unmarshal(v, &text) == nil {
-				if t, ok := parseISOTime(text); ok {
+				if t, ok := parseISOTime(withoutZoneName(text)); ok {
 					return t
 				}
 			}

@@ -33,6 +33,8 @@ func TestExpiryOf(t *testing.T) {
 		{`{"_session_expiry": "2030-01-02T03:04:05"}`, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}, // naive: UTC
 		{`{"_session_expiry": {"$datetime": "2020-06-01T12:00:00+00:00"}}`, time.Date(2020, 6, 1, 12, 0, 0, 0, time.UTC)},
 		{`{"_session_expiry": {"$datetime": "2020-06-01T12:00:00.000001"}}`, time.Date(2020, 6, 1, 12, 0, 0, 1000, time.UTC)},
+		{`{"_session_expiry": {"$datetime": "2030-01-02T03:04:05.000001+00:00[pytz.utc]"}}`, time.Date(2030, 1, 2, 3, 4, 5, 1000, time.UTC)},
+		{`{"_session_expiry": {"$datetime": "2024-10-27T02:30:00+01:00[Europe/Paris]"}}`, time.Date(2024, 10, 27, 1, 30, 0, 0, time.UTC)},
 		{`{"_session_expiry": "next tuesday"}`, never},
 		{`{"_session_expiry": {"$timedelta": {"days": 1}}}`, never},
 		{`{"other": 1, "_session_expiry": {"$datetime": "2021-01-01T00:00:00Z"}}`, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)},

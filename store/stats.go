@@ -47,7 +47,15 @@ type OpCounts struct {
 
 // FallbackOnly is how many live sessions verify only with a fallback key:
 // what is left to do in a SECRET_KEY rotation (rekey finishes it).
-func (st Stats) FallbackOnly() int { return st.Sessions - st.Empty - st.Keys["current"] }
+func (st Stats) FallbackOnly() int {
+	n := 0
+	for name, count := range st.Keys {
+		if name != "current" {
+			n += count
+		}
+	}
+	return n
+}
 
 // Problem names what is wrong with a stored session that does not decode,
 // as verify, ls and the mount's .invalid view report it.
@@ -132,9 +140,11 @@ func (c *statsCounter) add(e Entry) {
 			c.st.Empty++
 			return
 		}
-		c.st.Formats[e.Info.Format.String()]++
 		c.st.Serializers[e.Info.Serializer.String()]++
-		c.st.Keys[e.Info.KeyName()]++
+		if e.Info.Format != 0 { // signed: a cache value has no format and no key
+			c.st.Formats[e.Info.Format.String()]++
+			c.st.Keys[e.Info.KeyName()]++
+		}
 		if e.UserID != "" {
 			c.st.LoggedIn++
 			c.users[e.UserID] = struct{}{}

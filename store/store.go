@@ -167,6 +167,13 @@ type Description struct {
 	Location string // where the sessions are, for messages (never holding a password)
 	Dir      string // the local directory holding them; "" when they are not in one
 	Signed   bool   // sessions are signed with SECRET_KEY: rekey re-signs them
+	// UnguardedWriters: Django's own saves read the session and later write
+	// it back with nothing to notice a removal in between (the cache
+	// backend's GET then SET), so a request in flight can put back a session
+	// just removed. RecheckAfter is how long such a request may take: a
+	// removal that must stick (revoke) looks again after it.
+	UnguardedWriters bool
+	RecheckAfter     time.Duration
 }
 
 // Store is a Django session backend, as the mount and the CLI use it.

@@ -1,6 +1,7 @@
 package cachestore
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -363,6 +364,45 @@ func TestTooLargeValues(t *testing.T) {
 			if it, err := c.Get(ctx, "smallvalue000000"); err != nil || string(it.Value) != "small" {
 				t.Fatalf("after: %+v %v", it, err)
 			}
+			// A value too large to read can still be deleted, only as it was seen.
+			it, err := c.Get(ctx, "bigvalue00000000")
+			if !errors.Is(err, store.ErrTooLarge) || it.Version.IsZero() || it.Size != 1000 || it.Value != nil {
+				t.Fatalf("get of a large value: %+v %v", it, err)
+			}
+			cur, _ := c.Get(ctx, "smallvalue000000")
+			if err := c.DeleteIf(ctx, "bigvalue00000000", cur.Version); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("delete with another version: %v", err)
+			}
+			// Rewritten as another value too large to read: not the version seen.
+			if err := c.Delete(ctx, "bigvalue00000000"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Add(ctx, "bigvalue00000000", bytes.Repeat([]byte("y"), 1001), 1, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.DeleteIf(ctx, "bigvalue00000000", it.Version); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("a large value rewritten since seen was deleted: %v", err)
+			}
+			it, _ = c.Get(ctx, "bigvalue00000000")
+			// It can be replaced while it is the version seen.
+			set, err := c.CompareAndSet(ctx, "bigvalue00000000", it.Version, []byte("replaced"), 1, KeepTTL)
+			if err != nil {
+				t.Fatalf("CAS over a value too large to read: %v", err)
+			}
+			near(t, "expiry kept", set.Expiry, it.Expiry, 2*time.Second)
+			if err := c.Delete(ctx, "bigvalue00000000"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Add(ctx, "bigvalue00000000", bytes.Repeat([]byte("z"), 1002), 1, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			it, _ = c.Get(ctx, "bigvalue00000000")
+			if err := c.DeleteIf(ctx, "bigvalue00000000", it.Version); err != nil {
+				t.Fatalf("delete of a large value as seen: %v", err)
+			}
+			if _, err := c.Get(ctx, "bigvalue00000000"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("after delete: %v", err)
+			}
 		})
 	}
 }
@@ -492,5 +532,50 @@ func TestScanGroupsHeavyValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Reads by others (Django's gets) move items between the segments of
+// Memcached's LRU, and a metadump walking it then passes over some: the
+// listing still finds every session.
+func TestMemcachedListingWhileReadsBump(t *testing.T) {
+	ctx := context.Background()
+	srv := cachetest.Memcached(t)
+	c := open(t, srv.URL(), nil)
+	const n = 200
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("bumped%026d", i)
+		if _, err := c.Add(ctx, keys[i], []byte("value"), 1, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	for round := range 4 {
+		// A Django client's reads: plain gets, which bump.
+		for _, k := range keys {
+			fmt.Fprintf(nc, "get %s\r\n", c.Keys().Prefix()+k)
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l == "END\r\n" {
+					break
+				}
+			}
+		}
+		got := map[string]bool{}
+		if err := c.Scan(ctx, func(it Item) error { got[it.Key] = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("round %d: listed %d of %d", round, len(got), n)
+		}
 	}
 }

@@ -257,6 +257,9 @@ func NewKeys(keyPrefix string, version int, cachedDB bool) (Keys, error) {
 // Prefix is the part of every cache key before the session key.
 func (k Keys) Prefix() string { return k.prefix }
 
+// CachedDB reports whether these are the keys of backends.cached_db.
+func (k Keys) CachedDB() bool { return strings.HasSuffix(k.prefix, "cached_db") }
+
 const minKeyLen = 8 // Django's _validate_session_key
 
 // CacheKey is the cache key of a session key, or store.ErrInvalidKey for a
@@ -311,6 +314,22 @@ func redisVersion(value []byte) Version {
 
 func (v Version) sha1Hex() string { return fmt.Sprintf("%x", v[1:21]) }
 
+// redisSizeVersion is the version of a Redis value over the size bound,
+// which is never read (so never hashed): its length.
+func redisSizeVersion(size int64) Version {
+	var v Version
+	v[0] = 's'
+	binary.BigEndian.PutUint64(v[1:], uint64(size))
+	return v
+}
+
+func (v Version) redisSize() (int64, bool) {
+	if v[0] != 's' {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v[1:9])), true
+}
+
 func memcachedVersion(cas uint64) Version {
 	var v Version
 	v[0] = 'm'
@@ -339,7 +358,11 @@ const KeepTTL time.Duration = 0
 // Client is what both servers do. Values are bytes; TTLs are durations
 // (positive; Django deletes rather than store a TTL of zero or less).
 type Client interface {
-	// Get reads a value, its TTL and its version; store.ErrNotFound when absent.
+	// Get reads a value, its TTL and its version; store.ErrNotFound when
+	// absent. A value that cannot be read (over MaxValueSize, a Redis key
+	// of another type) is an error wrapping Item.Err, and the Item says
+	// what is known of it: Size, Expiry, and for one over the size bound a
+	// Version that DeleteIf takes.
 	Get(ctx context.Context, key string) (Item, error)
 	// Add stores a value that must not exist yet (SET NX / add):
 	// store.ErrExists when it does.
@@ -363,6 +386,8 @@ type Client interface {
 	Ping(ctx context.Context) error
 	// Keys is the key builder of this client.
 	Keys() Keys
+	// MaxValueSize is the largest value Get and Scan read (Config.MaxValueSize).
+	MaxValueSize() int64
 	// String names the server for messages, without a password.
 	String() string
 	Close() error

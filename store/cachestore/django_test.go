@@ -67,13 +67,26 @@ func newSite(t *testing.T, cfg djangoCache, location string) *site {
 
 func (s *site) call(op string, req, resp any) {
 	s.t.Helper()
+	if err := s.run(op, req, resp); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// start runs an op in the background; wait returns its error.
+func (s *site) start(op string, req any) (wait func() error) {
+	done := make(chan error, 1)
+	go func() { done <- s.run(op, req, nil) }()
+	return func() error { return <-done }
+}
+
+func (s *site) run(op string, req, resp any) error {
 	in, err := json.Marshal(map[string]any{"settings": s.settings, "op": op, "req": req})
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	script, err := os.ReadFile("testdata/djcache.py")
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(s.dj.Python, "-c", string(script))
 	env := []string{"PYTHONIOENCODING=utf-8"}
@@ -91,17 +104,18 @@ func (s *site) call(op string, req, resp any) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		s.t.Fatalf("django %s %s: %v\n%s", s.dj.Version, op, err, stderr.Bytes())
+		return fmt.Errorf("django %s %s: %v\n%s", s.dj.Version, op, err, stderr.Bytes())
 	}
 	var answer struct{ Resp json.RawMessage }
 	if err := json.Unmarshal(out, &answer); err != nil {
-		s.t.Fatalf("django %s %s: %v: %s", s.dj.Version, op, err, out)
+		return fmt.Errorf("django %s %s: %v: %s", s.dj.Version, op, err, out)
 	}
 	if resp != nil {
 		if err := json.Unmarshal(answer.Resp, resp); err != nil {
-			s.t.Fatalf("django %s %s: %v: %s", s.dj.Version, op, err, answer.Resp)
+			return fmt.Errorf("django %s %s: %v: %s", s.dj.Version, op, err, answer.Resp)
 		}
 	}
+	return nil
 }
 
 func sameSession(t *testing.T, what string, ours, djangos []byte) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,9 @@ func newMemcached(cfg Config, keys Keys) *memcachedClient {
 	return &memcachedClient{cfg: cfg, keys: keys}
 }
 
-func (m *memcachedClient) Keys() Keys     { return m.keys }
-func (m *memcachedClient) String() string { return m.cfg.Location.String() }
+func (m *memcachedClient) Keys() Keys          { return m.keys }
+func (m *memcachedClient) MaxValueSize() int64 { return m.cfg.MaxValueSize }
+func (m *memcachedClient) String() string      { return m.cfg.Location.String() }
 
 func (m *memcachedClient) Close() error {
 	m.mu.Lock()
@@ -219,7 +221,11 @@ func (m *memcachedClient) readItem(c *mcConn, session string, now time.Time) (it
 	return it, true, nil
 }
 
-func mgRequest(ck string) []byte { return []byte("mg " + ck + " v f t c s\r\n") }
+// mgRequest reads a value with its flags, TTL, CAS id and size, without
+// bumping it in the server's LRU ("u"): a read by sessionfs must not
+// change which sessions the server evicts first, and items bumped while a
+// metadump walks the LRU make the dump pass over them.
+func mgRequest(ck string) []byte { return []byte("mg " + ck + " v f t c s u\r\n") }
 
 func (m *memcachedClient) Ping(ctx context.Context) error {
 	err := m.do(ctx, func(c *mcConn) error {
@@ -258,7 +264,7 @@ func (m *memcachedClient) Get(ctx context.Context, session string) (Item, error)
 	case !found:
 		return Item{}, fmt.Errorf("%w: %s", store.ErrNotFound, session)
 	case it.Err != nil:
-		return Item{}, fmt.Errorf("session %s: %w", session, it.Err)
+		return it, fmt.Errorf("session %s: %w", session, it.Err)
 	}
 	return it, nil
 }
@@ -483,10 +489,13 @@ func (m *memcachedClient) Delete(ctx context.Context, session string) error {
 // and reads each batch of session keys with pipelined mg commands on
 // another. Memory: one batch of values plus 8 bytes per key.
 //
-// A metadump silently passes over a slab class the server's crawler is busy
-// with, so Scan compares the classes it dumped with those "stats items" says
-// hold items and dumps the missing ones again (a few times, briefly apart).
-// It stays a best effort: Memcached guarantees no listing.
+// A metadump silently passes over items: a slab class the server's crawler
+// is busy with, and items Django's reads are moving between the LRU's
+// segments meanwhile. So Scan compares how many keys it dumped in each
+// class with how many "stats items" says the class holds, and dumps the
+// classes that fell short again (a few times, briefly apart, with fresh
+// figures each time). It stays a best effort: Memcached guarantees no
+// listing.
 func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 	if !m.cfg.Metadump {
 		return fmt.Errorf("%w: Memcached has no listing; sessionfs can list only through lru_crawler metadump "+
@@ -497,27 +506,42 @@ func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 		return m.fail("stats items", err)
 	}
 	seen := newSeenSet()
+	best := map[int]int{} // the most keys one dump found in each class
 	which := "all"
 	for attempt := 0; ; attempt++ {
 		dumped, err := m.metadump(ctx, which, seen, fn)
 		if err != nil {
 			return err
 		}
-		var missing []string
-		for cls, n := range classes {
-			if n > 0 && dumped[cls] == 0 && (which == "all" || strings.Contains(","+which+",", ","+strconv.Itoa(cls)+",")) {
-				missing = append(missing, strconv.Itoa(cls))
-			}
+		for cls, n := range dumped {
+			best[cls] = max(best[cls], n)
 		}
-		if len(missing) == 0 || attempt == metadumpRetries {
+		short := func() []string {
+			var out []string
+			for cls, n := range classes {
+				if int64(best[cls]) < n {
+					out = append(out, strconv.Itoa(cls))
+				}
+			}
+			sort.Strings(out)
+			return out
+		}
+		if len(short()) == 0 || attempt == metadumpRetries {
 			return nil
 		}
-		which = strings.Join(missing, ",")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
 		}
+		if classes, err = m.itemClasses(ctx); err != nil {
+			return m.fail("stats items", err)
+		}
+		missing := short()
+		if len(missing) == 0 {
+			return nil
+		}
+		which = strings.Join(missing, ",")
 	}
 }
 

@@ -65,10 +65,11 @@ func newRedis(cfg Config, keys Keys) *redisClient {
 	return &redisClient{cfg: cfg, keys: keys, rdb: redis.NewClient(opt)}
 }
 
-func (c *redisClient) Keys() Keys        { return c.keys }
-func (c *redisClient) String() string    { return c.cfg.Location.String() }
-func (c *redisClient) Close() error      { return c.fail("close", c.rdb.Close()) }
-func (c *redisClient) secrets() []string { return []string{c.cfg.Password} }
+func (c *redisClient) Keys() Keys          { return c.keys }
+func (c *redisClient) MaxValueSize() int64 { return c.cfg.MaxValueSize }
+func (c *redisClient) String() string      { return c.cfg.Location.String() }
+func (c *redisClient) Close() error        { return c.fail("close", c.rdb.Close()) }
+func (c *redisClient) secrets() []string   { return []string{c.cfg.Password} }
 
 // fail wraps a server or network error with the operation and the server,
 // without the password.
@@ -123,6 +124,7 @@ func (c *redisClient) item(r redisRead, session string, now time.Time) (it Item,
 	}
 	if it.Size > c.cfg.MaxValueSize {
 		it.Err = fmt.Errorf("%w: a value of %d bytes (limit %d)", store.ErrTooLarge, it.Size, c.cfg.MaxValueSize)
+		it.Version = redisSizeVersion(it.Size)
 		return it, true, nil
 	}
 	val, err := r.val.Bytes()
@@ -159,7 +161,7 @@ func (c *redisClient) Get(ctx context.Context, session string) (Item, error) {
 		return Item{}, fmt.Errorf("%w: %s", store.ErrNotFound, session)
 	}
 	if it.Err != nil {
-		return Item{}, fmt.Errorf("session %s: %w", session, it.Err)
+		return it, fmt.Errorf("session %s: %w", session, it.Err)
 	}
 	return it, nil
 }
@@ -204,29 +206,39 @@ func (c *redisClient) Add(ctx context.Context, session string, value []byte, fla
 	return Item{Key: session, Value: value, Size: int64(len(value)), Expiry: now.Add(ttl), Version: redisVersion(value)}, nil
 }
 
-// Scripts answer -2 for a missing key, -1 for another version, else the
-// PTTL after the change (-1: no TTL).
+// Scripts answer -2 for a missing key, -3 for another version (or a key
+// that holds no string), else the PTTL after the change (-1: no TTL).
+// ARGV[1] is the version to compare: the SHA-1 of the value, or "#<size>"
+// for a value over the size bound, which is never read or hashed; "" (for
+// a renewal) accepts any version.
 const (
-	casScript = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -2 end
-if redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+	checkLua = `
+local function check(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t == 'none' then return -2 end
+  if t ~= 'string' then return -3 end
+  if want == '' then return 0 end
+  if string.sub(want, 1, 1) == '#' then
+    if redis.call('STRLEN', key) ~= tonumber(string.sub(want, 2)) then return -3 end
+  elseif redis.sha1hex(redis.call('GET', key)) ~= want then
+    return -3
+  end
+  return 0
+end
+local r = check(KEYS[1], ARGV[1])
+if r ~= 0 then return r end
+`
+	casScript = checkLua + `
 if ARGV[3] == '0' then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 return redis.call('PTTL', KEYS[1])`
-	ttlScript = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -2 end
-if ARGV[1] ~= '' and redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+	ttlScript = checkLua + `
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('PTTL', KEYS[1])`
-	delScript = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return -2 end
-if redis.sha1hex(cur) ~= ARGV[1] then return -3 end
+	delScript = checkLua + `
 return redis.call('DEL', KEYS[1])`
 )
 
@@ -248,6 +260,9 @@ func scriptAnswer(session string, n int64) error {
 }
 
 func (c *redisClient) versionArg(v Version) (string, error) {
+	if size, ok := v.redisSize(); ok {
+		return "#" + strconv.FormatInt(size, 10), nil
+	}
 	if v[0] != 'r' {
 		return "", fmt.Errorf("%w: not a Redis version", store.ErrConflict)
 	}

@@ -9,8 +9,14 @@ compares JSON with JSON.
 
 Ops:
   create  [{"data": {...}, "rich": bool, "expiry": null|int|"1d"}] -> [session_key]
+  create_and_load  (as create) -> {"keys": [session_key], "sessions": [as load]}
   load    [session_key] -> [tagged dict or null when Django finds nothing]
   modify  [{"key": k, "set": {...}}]  (load, change, save: Django's GET then SET)
+  incr    {"key": k, "member": m, "n": n}  (n times: load, add 1 to m, save) -> null
+  slow_modify {"key": k, "set": {...}, "loaded": path, "go": path}
+          (load, change, save, but between the save's GET and its SET create
+          the file `loaded` and wait for the file `go`: a request in flight)
+  multi   [{"op": ..., "req": ...}] -> [resp]  (several ops in one process)
 """
 
 import base64
@@ -18,6 +24,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import os
 import sys
 
 
@@ -172,10 +179,54 @@ def op_modify(Store, req):
     return None
 
 
+def op_incr(Store, req):
+    for _ in range(req["n"]):
+        s = Store(session_key=req["key"])
+        s[req["member"]] = s.get(req["member"], 0) + 1
+        s.save()
+    return None
+
+
+def op_slow_modify(Store, req):
+    import time
+
+    s = Store(session_key=req["key"])
+    s.update(req["set"])
+    cache_set = s._cache.set
+
+    def slow_set(*args, **kwargs):
+        open(req["loaded"], "w").close()
+        deadline = time.time() + 60
+        while not os.path.exists(req["go"]):
+            if time.time() > deadline:
+                raise TimeoutError("never told to go on")
+            time.sleep(0.01)
+        return cache_set(*args, **kwargs)
+
+    s._cache.set = slow_set
+    s.save()
+    return None
+
+
+def op_create_and_load(Store, req):
+    keys = op_create(Store, req)
+    return {"keys": keys, "sessions": op_load(Store, keys)}
+
+
+OPS = {"create_and_load": op_create_and_load, "create": op_create, "load": op_load, "modify": op_modify, "incr": op_incr, "slow_modify": op_slow_modify}
+
+
+def op_multi(Store, req):
+    return [OPS[item["op"]](Store, item["req"]) for item in req]
+
+
+OPS["multi"] = op_multi
+
+
 def main():
     msg = json.load(sys.stdin)
     Store = configure(msg["settings"])
-    resp = {"create": op_create, "load": op_load, "modify": op_modify}[msg["op"]](Store, msg["req"])
+    resp = OPS[msg["op"]](Store, msg["req"])
     json.dump({"resp": resp}, sys.stdout)
 
 
