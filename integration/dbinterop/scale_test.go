@@ -135,7 +135,7 @@ func sessionScaleRows(t *testing.T) int {
 		}
 		return n
 	}
-	return 200_000
+	return 100_000
 }
 
 // Listing a large table through the store contract, twice as a mount does

@@ -234,6 +234,20 @@ func TestSessionsCheckedBeforeAnyStatement(t *testing.T) {
 			}
 		}
 	}
+	bad := "../Not-A-Key"
+	errs := map[string]error{}
+	_, errs["Stat"] = s.Stat(bg, bad)
+	_, errs["Load"] = s.Load(bg, bad)
+	_, _, errs["ReadRaw"] = s.ReadRaw(bg, bad)
+	_, errs["RemoveIf"] = s.RemoveIf(bg, bad, false, func(store.Entry) bool { return true })
+	_, errs["Renew"] = s.Renew(bg, bad, time.Now(), store.Version{})
+	_, errs["Rename from"] = s.Rename(bg, bad, key(1))
+	_, errs["Rename to"] = s.Rename(bg, key(1), bad)
+	for op, err := range errs {
+		if !errors.Is(err, store.ErrInvalidKey) {
+			t.Errorf("%s(%q) on a closed database: %v, want ErrInvalidKey", op, bad, err)
+		}
+	}
 }
 
 // randomText is n characters that do not compress.

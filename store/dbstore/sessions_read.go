@@ -45,7 +45,7 @@ func (s *Sessions) ReadRaw(ctx context.Context, key string) ([]byte, store.Versi
 		return nil, store.Version{}, err
 	}
 	if err := s.checkStoredSize(r); err != nil {
-		return nil, versionOf(r), err
+		return nil, store.Version{}, err
 	}
 	return []byte(r.Data), versionOf(r), nil
 }

@@ -7,8 +7,12 @@
 // session_data, expire_date), and takes any "now" from the caller, never
 // from the server. Writes are compare-and-set against the Version a read
 // returned, because Django itself writes without locks: a plain UPDATE would
-// silently undo a request's save. The package knows rows, not session
-// contents: session_data is the string Django's codec reads and writes.
+// silently undo a request's save.
+//
+// Two layers: Store knows rows, not session contents (session_data is the
+// string Django's codec reads and writes); Sessions, over a Store, is the
+// store.Store the mount and the CLI use, decoding session_data with the
+// codec and deciding expire_date as Django's db backend does.
 package dbstore
 
 import (
