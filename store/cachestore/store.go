@@ -138,12 +138,22 @@ func (s *Store) ttl(age time.Duration) time.Duration {
 	return age.Truncate(time.Second)
 }
 
+// expiryOf is a value's Meta.Expiry: its TTL read as an instant, to the
+// second, or what this store's own write of that version set (exactly);
+// the same instant while the TTL does not change (stableExpiry).
+func (s *Store) expiryOf(it Item) time.Time {
+	if it.Expiry.IsZero() {
+		return time.Time{}
+	}
+	return s.meta.stableExpiry(it.Key, it.Version, it.Expiry.Round(time.Second))
+}
+
 // times are a value's Meta.Expiry and Meta.ModTime (see Store).
 func (s *Store) times(it Item, f facts, now time.Time) (expiry, modTime time.Time) {
 	if it.Expiry.IsZero() {
 		return time.Time{}, time.Unix(0, 0).UTC()
 	}
-	expiry = s.meta.stableExpiry(it.Key, it.Version, it.Expiry.Round(time.Second))
+	expiry = s.expiryOf(it)
 	age := f.age
 	if age <= 0 || f.err != nil {
 		age = s.cfg.CookieAge

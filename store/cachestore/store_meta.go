@@ -46,7 +46,7 @@ type metaCache struct {
 }
 
 type metaSlot struct {
-	expiry int64  // unix seconds of the expiry last reported (stableExpiry); 0 none
+	expiry int64  // unix nanoseconds of the expiry last reported (stableExpiry); 0 none
 	size   uint32 // pretty JSON length
 	user   uint32 // the user id itself with slotUserNumber, else 0
 	age    uint32 // seconds; 0 unknown
@@ -125,6 +125,9 @@ func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
 	if len(mc.slots) >= maxCached {
 		mc.slots, mc.users, mc.errs = map[uint64]metaSlot{}, map[uint64]string{}, map[uint64]error{}
 	}
+	if old, ok := mc.slots[h]; ok {
+		s.expiry = old.expiry // the same value: its TTL reading stays as reported
+	}
 	delete(mc.users, h)
 	delete(mc.errs, h)
 	if n, ok := smallDecimal(f.userID); ok {
@@ -158,13 +161,29 @@ func (mc *metaCache) stableExpiry(key string, v Version, fresh time.Time) time.T
 		return fresh
 	}
 	if s.expiry != 0 {
-		if d := fresh.Sub(time.Unix(s.expiry, 0)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
-			return time.Unix(s.expiry, 0)
+		if d := fresh.Sub(time.Unix(0, s.expiry)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
+			return time.Unix(0, s.expiry)
 		}
 	}
-	s.expiry = fresh.Unix()
+	s.expiry = fresh.UnixNano()
 	mc.slots[h] = s
 	return fresh
+}
+
+// setExpiry records the expiry a write of key's version v set (exactly
+// what was asked of the server, which reads back to the second or
+// millisecond): stableExpiry reports it from then on.
+func (mc *metaCache) setExpiry(key string, v Version, expiry time.Time) {
+	if v.IsZero() || expiry.IsZero() {
+		return
+	}
+	h := mc.hash(key, v)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if s, ok := mc.slots[h]; ok {
+		s.expiry = expiry.UnixNano()
+		mc.slots[h] = s
+	}
 }
 
 // startScan begins a scan generation.
