@@ -360,11 +360,12 @@ func TestStoreKeyExpiresDuringEdit(t *testing.T) {
 			}
 			time.Sleep(wait)
 			for _, opt := range []store.SaveOptions{{IfMatch: sess.Version}, {IfMatch: sess.Version, KeepExpiry: true}} {
-				if _, err := s.Save(ctx, k, []byte(`{"_auth_user_id": "1", "edited": true}`), opt); !errors.Is(err, store.ErrNotFound) {
+				_, err := s.Save(ctx, k, []byte(`{"_auth_user_id": "1", "edited": true}`), opt)
+				if !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrConflict) {
 					t.Fatalf("edit of an expired key: %v", err)
 				}
 			}
-			if _, err := s.Renew(ctx, k, time.Now(), sess.Version); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.Renew(ctx, k, time.Now(), sess.Version); !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrConflict) {
 				t.Fatalf("renew of an expired key: %v", err)
 			}
 			if _, err := s.Rename(ctx, k, "expiring0000000000000000000000002"); !errors.Is(err, store.ErrNotFound) {
