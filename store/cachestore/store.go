@@ -22,8 +22,9 @@ import (
 //     builds from JSON values and the allow-listed tagged forms is written,
 //     in the protocol of the site's client.
 //   - The key's TTL is the only record of when a session ends. Meta.Expiry
-//     is it (to the second); a key without one (Django never writes such a
-//     key) never expires. Meta.ModTime, what ls -l shows, is when Django
+//     is it, read to the second, or exactly what this store's own write
+//     set; it stays the same instant while the TTL does not change. A key
+//     without a TTL (Django never writes one) never expires. Meta.ModTime, what ls -l shows, is when Django
 //     last saved the session as far as the TTL tells: the expiry minus the
 //     life Django gave it (SESSION_COOKIE_AGE, or the seconds of a numeric
 //     _session_expiry); a datetime _session_expiry leaves no trace of the
