@@ -13,6 +13,7 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 	"github.com/sessionfs/sessionfs/store/cachestore/cachetest"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // countingCodec counts decodes, to see what the metadata cache spares.
@@ -230,6 +231,9 @@ func TestStoreContract(t *testing.T) {
 			d := s.Describe()
 			if d.Backend != "cache" || d.Signed || d.Dir != "" || !d.UnguardedWriters || d.RecheckAfter <= 0 || !strings.Contains(d.Location, "django.contrib.sessions.cache") {
 				t.Errorf("Describe: %+v", d)
+			}
+			if _, err := change.Rekey(ctx, s, change.RekeyOptions{}, change.Audit{}, nil); err == nil || !strings.Contains(err.Error(), "does not sign") {
+				t.Errorf("rekey of unsigned sessions: %v", err)
 			}
 			for _, bad := range []string{"short", "../../etc/passwd", "UPPER0000000"} {
 				_, err1 := s.Save(ctx, bad, []byte(`{}`), store.SaveOptions{})
