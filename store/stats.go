@@ -33,6 +33,12 @@ type Stats struct {
 	// (a one-shot process) leaves them out.
 	Operations *OpCounts `json:"operations,omitempty"`
 
+	// CacheDiffers (cached_db only; nil for the other backends) counts the
+	// cache copies Django serves instead of what their database row holds:
+	// a copy whose session differs from its row's, one that does not
+	// decode, or one whose row is gone or expired.
+	CacheDiffers *int `json:"cache_differs,omitempty"`
+
 	Time time.Time `json:"time"` // when the figures were computed
 }
 

@@ -579,3 +579,42 @@ func TestMemcachedListingWhileReadsBump(t *testing.T) {
 		}
 	}
 }
+
+// A Redis value over the size bound never leaves the server: reading or
+// listing it costs its length, not its bytes.
+func TestRedisLargeValueStaysOnTheServer(t *testing.T) {
+	ctx := context.Background()
+	srv := cachetest.Redis(t)
+	c := open(t, srv.URL(), func(c *Config) { c.MaxValueSize = 1 << 20 })
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	const k = "largevalue000000"
+	if err := rdb.Set(ctx, c.Keys().Prefix()+k, bytes.Repeat([]byte("x"), 4<<20), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sent := func() int64 {
+		info, err := rdb.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "total_net_output_bytes:"); ok {
+				var n int64
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		t.Fatal("no total_net_output_bytes in INFO stats")
+		return 0
+	}
+	before := sent()
+	if _, err := c.Get(ctx, k); !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("get: %v", err)
+	}
+	if err := c.Scan(ctx, func(Item) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := sent() - before; n > 64<<10 {
+		t.Fatalf("the server sent %d bytes to read and list a value over the bound", n)
+	}
+}

@@ -18,8 +18,8 @@ import (
 	"github.com/sessionfs/sessionfs/store"
 )
 
-// Redis: GET-type reads go in one MULTI (value, TTL and length agree);
-// writes that compare run as Lua scripts, one atomic round trip each. A
+// Redis: reads and the writes that compare run as Lua scripts, one atomic
+// round trip each (a read's value, TTL and length agree). A
 // version is the SHA-1 of the value, which a script computes with
 // redis.sha1hex.
 
@@ -92,47 +92,73 @@ func expiry(now time.Time, pttl time.Duration) time.Time {
 	return now.Add(pttl)
 }
 
-// read is one key's value (at most MaxValueSize+1 bytes of it), length and
-// TTL, queued on a MULTI.
-type redisRead struct {
-	val  *redis.StringCmd
-	size *redis.IntCmd
-	pttl *redis.DurationCmd
-}
+// readScript reads each key of KEYS in one atomic round trip: {PTTL,
+// STRLEN, value} for a string of at most ARGV[1] bytes, {PTTL, STRLEN} for
+// a larger one, whose bytes never leave the server, {-2} for a missing key
+// and {-3} for a key of another type.
+const readScript = `
+local out = {}
+local max = tonumber(ARGV[1])
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k).ok
+  if t == 'none' then
+    out[i] = {-2}
+  elseif t ~= 'string' then
+    out[i] = {-3}
+  else
+    local n = redis.call('STRLEN', k)
+    local p = redis.call('PTTL', k)
+    if n > max then
+      out[i] = {p, n}
+    else
+      out[i] = {p, n, redis.call('GET', k)}
+    end
+  end
+end
+return out`
 
-func (c *redisClient) queueRead(p redis.Pipeliner, ctx context.Context, ck string) redisRead {
-	return redisRead{
-		val:  p.GetRange(ctx, ck, 0, c.cfg.MaxValueSize), // never more than the limit plus one byte
-		size: p.StrLen(ctx, ck),
-		pttl: p.PTTL(ctx, ck),
-	}
-}
+var readLua = redis.NewScript(readScript)
 
-// item makes an Item of a queued read; found is false for a missing key.
-func (c *redisClient) item(r redisRead, session string, now time.Time) (it Item, found bool, err error) {
-	pttl, err := r.pttl.Result()
+// read reads the given cache keys with readScript.
+func (c *redisClient) read(ctx context.Context, cacheKeys []string) ([]any, error) {
+	res, err := readLua.Run(ctx, c.rdb, cacheKeys, c.cfg.MaxValueSize).Slice()
 	if err != nil {
-		return Item{}, false, err
+		return nil, err
 	}
-	if pttl == -2 { // no such key (PTTL's answer; GETRANGE gives "" for it)
+	if len(res) != len(cacheKeys) {
+		return nil, fmt.Errorf("the read script answered %d values for %d keys", len(res), len(cacheKeys))
+	}
+	return res, nil
+}
+
+// item makes an Item of one answer of readScript; found is false for a
+// missing key.
+func (c *redisClient) item(answer any, session string, now time.Time) (it Item, found bool, err error) {
+	a, ok := answer.([]any)
+	if !ok || len(a) == 0 {
+		return Item{}, false, fmt.Errorf("unexpected answer %T to a read", answer)
+	}
+	num := func(i int) int64 { n, _ := a[i].(int64); return n }
+	switch {
+	case len(a) == 1 && num(0) == -2:
 		return Item{}, false, nil
+	case len(a) == 1:
+		return Item{Key: session, Err: ErrWrongType}, true, nil
+	case len(a) < 2:
+		return Item{}, false, fmt.Errorf("unexpected answer %v to a read", a)
 	}
-	it = Item{Key: session, Expiry: expiry(now, pttl)}
-	if it.Size, err = r.size.Result(); err != nil {
-		it.Err = fmt.Errorf("%w: %v", ErrWrongType, err)
-		return it, true, nil
-	}
-	if it.Size > c.cfg.MaxValueSize {
+	it = Item{Key: session, Expiry: expiry(now, time.Duration(num(0))*time.Millisecond), Size: num(1)}
+	if len(a) == 2 {
 		it.Err = fmt.Errorf("%w: a value of %d bytes (limit %d)", store.ErrTooLarge, it.Size, c.cfg.MaxValueSize)
 		it.Version = redisSizeVersion(it.Size)
 		return it, true, nil
 	}
-	val, err := r.val.Bytes()
-	if err != nil {
-		it.Err = fmt.Errorf("%w: %v", ErrWrongType, err)
-		return it, true, nil
+	val, ok := a[2].(string)
+	if !ok {
+		return Item{}, false, fmt.Errorf("unexpected value %T in a read", a[2])
 	}
-	it.Value, it.Version = val, redisVersion(val)
+	it.Value = []byte(val)
+	it.Version = redisVersion(it.Value)
 	return it, true, nil
 }
 
@@ -144,16 +170,12 @@ func (c *redisClient) Get(ctx context.Context, session string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	var r redisRead
 	now := time.Now()
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		r = c.queueRead(p, ctx, ck)
-		return nil
-	})
-	if err != nil && !isRedisReply(err) {
+	res, err := c.read(ctx, []string{ck})
+	if err != nil {
 		return Item{}, c.fail("get "+session, err)
 	}
-	it, found, err := c.item(r, session, now)
+	it, found, err := c.item(res[0], session, now)
 	if err != nil {
 		return Item{}, c.fail("get "+session, err)
 	}
@@ -366,9 +388,9 @@ func globEscape(s string) string {
 }
 
 // Scan walks the keyspace with SCAN MATCH (never KEYS), reads each batch's
-// values and TTLs in one MULTI, and remembers a 64-bit hash of each key it
-// has handed out (SCAN may return a key twice): memory is one batch of
-// values plus 8 bytes per session.
+// values and TTLs with one script call, and remembers a 64-bit hash of each
+// key it has handed out (SCAN may return a key twice): memory is one batch
+// of values plus 8 bytes per session.
 func (c *redisClient) Scan(ctx context.Context, fn func(Item) error) error {
 	match := globEscape(c.keys.Prefix()) + "*"
 	seen := newSeenSet()
@@ -394,7 +416,7 @@ func (c *redisClient) Scan(ctx context.Context, fn func(Item) error) error {
 }
 
 // readBatch reads a batch of keys: first their lengths (one pipeline), then
-// the values in groups of at most scanBytes, each group in one MULTI. A
+// the values in groups of at most scanBytes, each group in one script call. A
 // listing holds one group of values at a time, whatever the values weigh.
 func (c *redisClient) readBatch(ctx context.Context, sessions []string, fn func(Item) error) error {
 	if len(sessions) == 0 {
@@ -428,26 +450,24 @@ func (c *redisClient) readBatch(ctx context.Context, sessions []string, fn func(
 const scanBytes = 32 << 20
 
 func (c *redisClient) readGroup(ctx context.Context, sessions []string, fn func(Item) error) error {
-	reads := make([]redisRead, len(sessions))
+	keys := make([]string, len(sessions))
+	for i, s := range sessions {
+		keys[i] = c.keys.Prefix() + s
+	}
 	now := time.Now()
-	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, s := range sessions {
-			reads[i] = c.queueRead(p, ctx, c.keys.Prefix()+s)
-		}
-		return nil
-	})
-	if err != nil && !isRedisReply(err) {
+	res, err := c.read(ctx, keys)
+	if err != nil {
 		return c.fail("scan: reading values", err)
 	}
 	for i, s := range sessions {
-		it, found, err := c.item(reads[i], s, now)
+		it, found, err := c.item(res[i], s, now)
 		if err != nil {
 			return c.fail("scan: reading "+s, err)
 		}
 		if !found { // expired or deleted since SCAN saw it
 			continue
 		}
-		reads[i] = redisRead{} // let the value go once handed over
+		res[i] = nil // let the value go once handed over
 		if err := fn(it); err != nil {
 			return err
 		}

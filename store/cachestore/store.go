@@ -22,8 +22,9 @@ import (
 //     builds from JSON values and the allow-listed tagged forms is written,
 //     in the protocol of the site's client.
 //   - The key's TTL is the only record of when a session ends. Meta.Expiry
-//     is it (to the second); a key without one (Django never writes such a
-//     key) never expires. Meta.ModTime, what ls -l shows, is when Django
+//     is it, read to the second, or exactly what this store's own write
+//     set; it stays the same instant while the TTL does not change. A key
+//     without a TTL (Django never writes one) never expires. Meta.ModTime, what ls -l shows, is when Django
 //     last saved the session as far as the TTL tells: the expiry minus the
 //     life Django gave it (SESSION_COOKIE_AGE, or the seconds of a numeric
 //     _session_expiry); a datetime _session_expiry leaves no trace of the
@@ -138,12 +139,22 @@ func (s *Store) ttl(age time.Duration) time.Duration {
 	return age.Truncate(time.Second)
 }
 
+// expiryOf is a value's Meta.Expiry: its TTL read as an instant, to the
+// second, or what this store's own write of that version set (exactly);
+// the same instant while the TTL does not change (stableExpiry).
+func (s *Store) expiryOf(it Item) time.Time {
+	if it.Expiry.IsZero() {
+		return time.Time{}
+	}
+	return s.meta.stableExpiry(it.Key, it.Version, it.Expiry.Round(time.Second))
+}
+
 // times are a value's Meta.Expiry and Meta.ModTime (see Store).
 func (s *Store) times(it Item, f facts, now time.Time) (expiry, modTime time.Time) {
 	if it.Expiry.IsZero() {
 		return time.Time{}, time.Unix(0, 0).UTC()
 	}
-	expiry = s.meta.stableExpiry(it.Key, it.Version, it.Expiry.Round(time.Second))
+	expiry = s.expiryOf(it)
 	age := f.age
 	if age <= 0 || f.err != nil {
 		age = s.cfg.CookieAge

@@ -319,7 +319,7 @@ func TestStoreRevokeUndoneByRequestInFlight(t *testing.T) {
 	ctx := context.Background()
 	for _, cfg := range storeSites()[1:] {
 		t.Run(cfg.name, func(t *testing.T) {
-			dj, st, _, _ := openSite(t, cfg, time.Second)
+			dj, st, _, _ := openSite(t, cfg, 300*time.Millisecond)
 			var keys []string
 			dj.call("create", []map[string]any{
 				{"data": map[string]any{"_auth_user_id": "42", "n": 1}},

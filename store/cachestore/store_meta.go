@@ -31,26 +31,31 @@ type facts struct {
 //
 // A mount may list a million sessions, so the common entry (a user id
 // that is a small number, no decode error) is a 32-byte pointer-free slot
-// under a 64-bit hash of key and version, which the collector never scans;
-// other user ids and errors sit in small side maps. A collision of two
-// hashes (seeded per process, so not chosen by whoever writes the cache)
-// could only show one listing stale figures: Load, RemoveIf and every
-// write decode what they act on.
+// holding a 64-bit hash of key and version. Slots live in fixed-size
+// chunks that never move (growing copies nothing) and are found through an
+// open-addressing index of uint32s: about 40 bytes a session, none of
+// which the collector scans. Other user ids and errors sit in small side
+// maps. A collision of two hashes (seeded per process, so not chosen by
+// whoever writes the cache) could only show one listing stale figures:
+// Load, RemoveIf and every write decode what they act on.
 type metaCache struct {
-	mu    sync.Mutex
-	seed  maphash.Seed
-	slots map[uint64]metaSlot
-	users map[uint64]string // user ids that are not small numbers
-	errs  map[uint64]error
-	gen   uint32 // generation of the latest Scan, for sweeping
+	mu     sync.Mutex
+	seed   maphash.Seed
+	index  []uint32 // linear probing: slot number + 1; 0 is empty
+	chunks [][]metaSlot
+	n      int               // slots in use: slot i is chunks[i>>chunkBits][i&chunkMask]
+	users  map[uint64]string // user ids that are not small numbers
+	errs   map[uint64]error
+	gen    uint8 // generation of the latest Scan, for sweeping
 }
 
 type metaSlot struct {
-	expiry int64  // unix seconds of the expiry last reported (stableExpiry); 0 none
+	hash   uint64 // of key and version
+	expiry int64  // unix nanoseconds of the expiry last reported (stableExpiry); 0 none
 	size   uint32 // pretty JSON length
 	user   uint32 // the user id itself with slotUserNumber, else 0
 	age    uint32 // seconds; 0 unknown
-	seen   uint32 // generation of the last Scan that saw it
+	seen   uint8  // generation of the last Scan that saw it
 	bits   uint8
 }
 
@@ -60,13 +65,17 @@ const (
 	slotCompressed
 	slotErr // the error is in errs
 
+	chunkBits    = 12
+	chunkMask    = 1<<chunkBits - 1
+	minIndexSize = 64
+
 	// maxCached bounds the entries: past it the cache starts again empty
 	// (a Scan sweeps what it did not see, but Stat alone never does).
-	maxCached = 4 << 20
+	maxCached = 8 << 20
 )
 
 func newMetaCache() *metaCache {
-	return &metaCache{seed: maphash.MakeSeed(), slots: map[uint64]metaSlot{}, users: map[uint64]string{}, errs: map[uint64]error{}}
+	return &metaCache{seed: maphash.MakeSeed(), users: map[uint64]string{}, errs: map[uint64]error{}}
 }
 
 func (mc *metaCache) hash(key string, v Version) uint64 {
@@ -77,22 +86,80 @@ func (mc *metaCache) hash(key string, v Version) uint64 {
 	return h.Sum64()
 }
 
+func (mc *metaCache) slot(i int) *metaSlot { return &mc.chunks[i>>chunkBits][i&chunkMask] }
+
+// find returns the slot of hash h, or nil.
+func (mc *metaCache) find(h uint64) *metaSlot {
+	if len(mc.index) == 0 {
+		return nil
+	}
+	mask := uint64(len(mc.index) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		n := mc.index[i]
+		if n == 0 {
+			return nil
+		}
+		if s := mc.slot(int(n - 1)); s.hash == h {
+			return s
+		}
+	}
+}
+
+// insert adds a slot for a hash find did not find.
+func (mc *metaCache) insert(s metaSlot) {
+	if len(mc.chunks) == mc.n>>chunkBits {
+		mc.chunks = append(mc.chunks, make([]metaSlot, 1<<chunkBits))
+	}
+	*mc.slot(mc.n) = s
+	mc.n++
+	if mc.n*4 > len(mc.index)*3 {
+		mc.reindex()
+		return
+	}
+	mc.place(s.hash, mc.n)
+}
+
+func (mc *metaCache) place(h uint64, number int) {
+	mask := uint64(len(mc.index) - 1)
+	i := h & mask
+	for mc.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	mc.index[i] = uint32(number)
+}
+
+// reindex rebuilds the index for the slots in use, at most 3/4 full.
+func (mc *metaCache) reindex() {
+	size := minIndexSize
+	for size*3 < mc.n*4+4 {
+		size *= 2
+	}
+	mc.index = make([]uint32, size)
+	for i := 0; i < mc.n; i++ {
+		mc.place(mc.slot(i).hash, i+1)
+	}
+}
+
+func (mc *metaCache) reset() {
+	mc.index, mc.chunks, mc.n = nil, nil, 0
+	mc.users, mc.errs = map[uint64]string{}, map[uint64]error{}
+}
+
 // get returns the facts of key's version v, marking them seen by scan
 // generation gen (0: not a scan).
-func (mc *metaCache) get(key string, v Version, gen uint32) (facts, bool) {
+func (mc *metaCache) get(key string, v Version, gen uint8) (facts, bool) {
 	if v.IsZero() {
 		return facts{}, false
 	}
 	h := mc.hash(key, v)
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	s, ok := mc.slots[h]
-	if !ok {
+	s := mc.find(h)
+	if s == nil {
 		return facts{}, false
 	}
-	if gen != 0 && s.seen != gen {
+	if gen != 0 {
 		s.seen = gen
-		mc.slots[h] = s
 	}
 	f := facts{size: int64(s.size), age: time.Duration(s.age) * time.Second, compressed: s.bits&slotCompressed != 0}
 	switch {
@@ -108,12 +175,12 @@ func (mc *metaCache) get(key string, v Version, gen uint32) (facts, bool) {
 }
 
 // put remembers the facts of key's version v (seen by scan gen, or 0).
-func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
+func (mc *metaCache) put(key string, v Version, f facts, gen uint8) {
 	if v.IsZero() {
 		return
 	}
 	h := mc.hash(key, v)
-	s := metaSlot{size: uint32(min(f.size, 1<<32-1)), seen: gen}
+	s := metaSlot{hash: h, size: uint32(min(f.size, 1<<32-1)), seen: gen}
 	if secs := f.age / time.Second; secs > 0 && secs < 1<<32 {
 		s.age = uint32(secs)
 	}
@@ -122,9 +189,6 @@ func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
 	}
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	if len(mc.slots) >= maxCached {
-		mc.slots, mc.users, mc.errs = map[uint64]metaSlot{}, map[uint64]string{}, map[uint64]error{}
-	}
 	delete(mc.users, h)
 	delete(mc.errs, h)
 	if n, ok := smallDecimal(f.userID); ok {
@@ -137,7 +201,15 @@ func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
 		mc.errs[h] = f.err
 		s.bits |= slotErr
 	}
-	mc.slots[h] = s
+	if old := mc.find(h); old != nil {
+		s.expiry = old.expiry // the same value: its TTL reading stays as reported
+		*old = s
+		return
+	}
+	if mc.n >= maxCached {
+		mc.reset()
+	}
+	mc.insert(s)
 }
 
 // stableExpiry is the expiry to report for key's version v, read now as
@@ -153,22 +225,36 @@ func (mc *metaCache) stableExpiry(key string, v Version, fresh time.Time) time.T
 	h := mc.hash(key, v)
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	s, ok := mc.slots[h]
-	if !ok {
+	s := mc.find(h)
+	if s == nil {
 		return fresh
 	}
 	if s.expiry != 0 {
-		if d := fresh.Sub(time.Unix(s.expiry, 0)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
-			return time.Unix(s.expiry, 0)
+		if d := fresh.Sub(time.Unix(0, s.expiry)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
+			return time.Unix(0, s.expiry)
 		}
 	}
-	s.expiry = fresh.Unix()
-	mc.slots[h] = s
+	s.expiry = fresh.UnixNano()
 	return fresh
 }
 
+// setExpiry records the expiry a write of key's version v set (exactly
+// what was asked of the server, which reads back to the second or
+// millisecond): stableExpiry reports it from then on.
+func (mc *metaCache) setExpiry(key string, v Version, expiry time.Time) {
+	if v.IsZero() || expiry.IsZero() {
+		return
+	}
+	h := mc.hash(key, v)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if s := mc.find(h); s != nil {
+		s.expiry = expiry.UnixNano()
+	}
+}
+
 // startScan begins a scan generation.
-func (mc *metaCache) startScan() uint32 {
+func (mc *metaCache) startScan() uint8 {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
 	mc.gen++
@@ -179,20 +265,34 @@ func (mc *metaCache) startScan() uint32 {
 }
 
 // sweep drops what a complete scan of generation gen did not see, unless
-// another scan has started since (it may not have seen everything yet).
-func (mc *metaCache) sweep(gen uint32) {
+// another scan has started since (it may not have seen everything yet):
+// the slots kept move down, and the index is rebuilt.
+func (mc *metaCache) sweep(gen uint8) {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
 	if mc.gen != gen {
 		return
 	}
-	for h, s := range mc.slots {
+	kept := 0
+	for i := 0; i < mc.n; i++ {
+		s := *mc.slot(i)
 		if s.seen != gen {
-			delete(mc.slots, h)
-			delete(mc.users, h)
-			delete(mc.errs, h)
+			delete(mc.users, s.hash)
+			delete(mc.errs, s.hash)
+			continue
 		}
+		*mc.slot(kept) = s
+		kept++
 	}
+	if kept == mc.n {
+		return
+	}
+	mc.n = kept
+	mc.chunks = mc.chunks[:(kept+chunkMask)>>chunkBits]
+	if last := kept & chunkMask; last != 0 {
+		clear(mc.chunks[len(mc.chunks)-1][last:])
+	}
+	mc.reindex()
 }
 
 // smallDecimal parses a user id that is the canonical decimal text of a

@@ -13,6 +13,7 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 	"github.com/sessionfs/sessionfs/store/cachestore/cachetest"
+	"github.com/sessionfs/sessionfs/store/change"
 )
 
 // countingCodec counts decodes, to see what the metadata cache spares.
@@ -231,6 +232,9 @@ func TestStoreContract(t *testing.T) {
 			if d.Backend != "cache" || d.Signed || d.Dir != "" || !d.UnguardedWriters || d.RecheckAfter <= 0 || !strings.Contains(d.Location, "django.contrib.sessions.cache") {
 				t.Errorf("Describe: %+v", d)
 			}
+			if _, err := change.Rekey(ctx, s, change.RekeyOptions{}, change.Audit{}, nil); err == nil || !strings.Contains(err.Error(), "does not sign") {
+				t.Errorf("rekey of unsigned sessions: %v", err)
+			}
 			for _, bad := range []string{"short", "../../etc/passwd", "UPPER0000000"} {
 				_, err1 := s.Save(ctx, bad, []byte(`{}`), store.SaveOptions{})
 				_, err2 := s.Stat(ctx, bad)
@@ -360,11 +364,12 @@ func TestStoreKeyExpiresDuringEdit(t *testing.T) {
 			}
 			time.Sleep(wait)
 			for _, opt := range []store.SaveOptions{{IfMatch: sess.Version}, {IfMatch: sess.Version, KeepExpiry: true}} {
-				if _, err := s.Save(ctx, k, []byte(`{"_auth_user_id": "1", "edited": true}`), opt); !errors.Is(err, store.ErrNotFound) {
+				_, err := s.Save(ctx, k, []byte(`{"_auth_user_id": "1", "edited": true}`), opt)
+				if !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrConflict) {
 					t.Fatalf("edit of an expired key: %v", err)
 				}
 			}
-			if _, err := s.Renew(ctx, k, time.Now(), sess.Version); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.Renew(ctx, k, time.Now(), sess.Version); !errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrConflict) {
 				t.Fatalf("renew of an expired key: %v", err)
 			}
 			if _, err := s.Rename(ctx, k, "expiring0000000000000000000000002"); !errors.Is(err, store.ErrNotFound) {

@@ -61,7 +61,8 @@ func expiredAtOnce(key string, age time.Duration) error {
 //   - MustCreate: an add (SET NX, Memcached's add): ErrExists if the key is
 //     taken;
 //   - IfMatch: a compare-and-set of that version: ErrConflict if the value
-//     changed, ErrNotFound if it is gone (deleted, or its TTL ended);
+//     changed; if it is gone (deleted, or its TTL ended), an error that is
+//     both ErrConflict and ErrNotFound;
 //   - neither: a set, creating or replacing, as Django's save does; a
 //     replacement is still a compare-and-set of the value just read, so
 //     Saved.Before is exactly what it replaced.
@@ -97,7 +98,7 @@ func (s *Store) Save(ctx context.Context, key string, sessionJSON []byte, opt st
 	}
 	ttl := s.ttl(age)
 	if opt.DryRun {
-		m := enc.facts.meta(Item{Key: key, Size: int64(len(enc.value))}, now.Add(ttl).Round(time.Second), now)
+		m := enc.facts.meta(Item{Key: key, Size: int64(len(enc.value))}, now.Add(ttl), now)
 		return store.Saved{Session: store.Session{Meta: m, JSON: enc.json}, Raw: enc.value}, nil
 	}
 	if opt.MustCreate {
@@ -117,19 +118,37 @@ func (s *Store) create(ctx context.Context, key string, enc encoded, ttl time.Du
 	if ttl <= 0 {
 		return store.Saved{}, expiredAtOnce(key, ttl)
 	}
+	now := s.cfg.Now()
 	it, err := s.c.Add(ctx, key, enc.value, enc.flags, ttl)
 	if err != nil {
 		return store.Saved{}, err
 	}
-	return s.stored(it, enc, true), nil
+	return s.stored(it, enc, true, now.Add(ttl)), nil
 }
 
-// stored is the Saved of a value written.
-func (s *Store) stored(it Item, enc encoded, created bool) store.Saved {
+// stored is the Saved of a value written with the given expiry.
+func (s *Store) stored(it Item, enc encoded, created bool, expiry time.Time) store.Saved {
 	s.meta.put(it.Key, it.Version, enc.facts, 0)
+	s.meta.setExpiry(it.Key, it.Version, expiry)
 	it.Size = int64(len(enc.value))
 	e := s.entry(it, enc.facts, s.cfg.Now())
 	return store.Saved{Session: store.Session{Meta: e.Meta, JSON: enc.json}, Raw: enc.value, Created: created}
+}
+
+// goneSince is the error of a guarded change whose session is gone since
+// it was read (deleted, or its TTL ended): the contract's conflict, and
+// nothing found, since nothing is left to change.
+func goneSince(key string) error {
+	return fmt.Errorf("session %s: %w: %w (deleted, or its TTL ended)", key, store.ErrConflict, store.ErrNotFound)
+}
+
+// guarded maps the error of a write conditional on a version the caller
+// gave: a session gone since is goneSince.
+func guarded(key string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return goneSince(key)
+	}
+	return err
 }
 
 // replace is one attempt of a save that is not a must-create: read, then
@@ -139,7 +158,7 @@ func (s *Store) replace(ctx context.Context, key string, enc encoded, ttl time.D
 	cur, err := s.get(ctx, key)
 	switch {
 	case isGone(err) && !opt.IfMatch.IsZero():
-		return store.Saved{}, false, err
+		return store.Saved{}, false, goneSince(key)
 	case isGone(err):
 		saved, err := s.create(ctx, key, enc, ttl)
 		return saved, errors.Is(err, store.ErrExists), err // created meanwhile: replace it instead
@@ -156,23 +175,24 @@ func (s *Store) replace(ctx context.Context, key string, enc encoded, ttl time.D
 		before = cur.Value
 		beforeJSON, _ = s.decode(cur)
 	}
-	newTTL := ttl
+	newTTL, expiry := ttl, now.Add(ttl)
 	if opt.KeepExpiry && sameMember(beforeJSON, enc.json, "_session_expiry") {
-		newTTL = KeepTTL
+		newTTL, expiry = KeepTTL, s.expiryOf(cur)
 	}
+	retry = opt.IfMatch.IsZero() // a plain save tries again when Django changed the session meanwhile
 	if newTTL != KeepTTL && newTTL <= 0 {
 		err := s.c.DeleteIf(ctx, key, cur.Version)
 		if err != nil {
-			return store.Saved{}, opt.IfMatch.IsZero() && changed(err), err
+			return store.Saved{}, retry && changed(err), guarded(key, err)
 		}
 		m := enc.facts.meta(Item{Key: key}, store.AlwaysExpired, now)
 		saved = store.Saved{Session: store.Session{Meta: m, JSON: enc.json}}
 	} else {
 		it, err := s.c.CompareAndSet(ctx, key, cur.Version, enc.value, enc.flags, newTTL)
 		if err != nil {
-			return store.Saved{}, opt.IfMatch.IsZero() && changed(err), err
+			return store.Saved{}, retry && changed(err), guarded(key, err)
 		}
-		saved = s.stored(it, enc, false)
+		saved = s.stored(it, enc, false, expiry)
 	}
 	if opt.ReportBefore {
 		saved.Before, saved.BeforeJSON = before, beforeJSON
@@ -248,7 +268,8 @@ func (s *Store) RemoveIf(ctx context.Context, key string, dryRun bool, match fun
 // the key then ends at at + get_expiry_age(). The value is unchanged
 // (Memcached rewrites the same bytes, so its version changes; Redis's
 // does not). With a non-zero ifMatch only while the value is that
-// version (ErrConflict); the renewal is conditional on the version read in
+// version (ErrConflict; gone, also ErrNotFound); the renewal is
+// conditional on the version read in
 // any case, so the age is the one of the value renewed. A renewal that
 // leaves no time (at + age is past) deletes the session, as Django's save
 // would (Saved has no Version and Meta.Expiry is store.AlwaysExpired). A
@@ -257,6 +278,9 @@ func (s *Store) RemoveIf(ctx context.Context, key string, dryRun bool, match fun
 // unknown; nor is one over the size bound (ErrTooLarge).
 func (s *Store) Renew(ctx context.Context, key string, at time.Time, ifMatch store.Version) (store.Saved, error) {
 	cur, err := s.get(ctx, key)
+	if isGone(err) && !ifMatch.IsZero() {
+		return store.Saved{}, goneSince(key)
+	}
 	if err != nil {
 		return store.Saved{}, err
 	}
@@ -273,10 +297,11 @@ func (s *Store) Renew(ctx context.Context, key string, at time.Time, ifMatch sto
 		return store.Saved{}, fmt.Errorf("session %s: %w", key, err)
 	}
 	now := s.cfg.Now()
-	ttl := s.ttl(age) - now.Sub(at)
+	expiry := at.Add(s.ttl(age))
+	ttl := expiry.Sub(now)
 	if ttl <= 0 {
 		if err := s.c.DeleteIf(ctx, key, cur.Version); err != nil {
-			return store.Saved{}, err
+			return store.Saved{}, guarded(key, err)
 		}
 		m := f.meta(Item{Key: key, Size: cur.Size}, store.AlwaysExpired, at)
 		m.Version = store.Version{}
@@ -284,13 +309,17 @@ func (s *Store) Renew(ctx context.Context, key string, at time.Time, ifMatch sto
 	}
 	it, err := s.c.SetTTL(ctx, key, cur.Version, ttl)
 	if err != nil {
-		return store.Saved{}, err
+		if ifMatch.IsZero() {
+			return store.Saved{}, err
+		}
+		return store.Saved{}, guarded(key, err)
 	}
 	cur.Expiry = it.Expiry
 	if !it.Version.IsZero() {
 		cur.Version = it.Version
 	}
 	s.meta.put(key, cur.Version, f, 0)
+	s.meta.setExpiry(key, cur.Version, expiry)
 	e := s.entry(cur, f, now)
 	return store.Saved{Session: store.Session{Meta: e.Meta, JSON: js}, Raw: cur.Value, Before: cur.Value}, nil
 }
@@ -320,14 +349,15 @@ func (s *Store) Rename(ctx context.Context, from, to string) (store.Saved, error
 		return store.Saved{Session: store.Session{Meta: e.Meta, JSON: js}, Raw: cur.Value}, nil
 	}
 	now := s.cfg.Now()
-	ttl := cur.Expiry.Sub(now)
-	if cur.Expiry.IsZero() {
+	expiry := s.expiryOf(cur)
+	if expiry.IsZero() {
 		age, err := expiryAge(js, now, s.cfg.CookieAge)
 		if err != nil {
 			return store.Saved{}, fmt.Errorf("session %s: %w", from, err)
 		}
-		ttl = s.ttl(age)
+		expiry = now.Add(s.ttl(age))
 	}
+	ttl := expiry.Sub(now)
 	if ttl <= 0 {
 		return store.Saved{}, fmt.Errorf("session %s: %w (its TTL ended)", from, store.ErrNotFound)
 	}
@@ -345,6 +375,7 @@ func (s *Store) Rename(ctx context.Context, from, to string) (store.Saved, error
 		return store.Saved{}, err
 	}
 	s.meta.put(to, added.Version, f, 0)
+	s.meta.setExpiry(to, added.Version, expiry)
 	added.Size = cur.Size
 	e := s.entry(added, f, now)
 	return store.Saved{Session: store.Session{Meta: e.Meta, JSON: js}, Raw: cur.Value, Created: true}, nil
