@@ -189,6 +189,19 @@ func plainSessions(sessions []json.RawMessage) []json.RawMessage {
 	return out
 }
 
+// sameUserID compares a user id ls printed with wantUserID's: the same text,
+// or the same number (a float id is stored as Python writes it, which need
+// not be the text the test generated: -1189173.731782762 for
+// -1.189173731782762e+06).
+func sameUserID(got, want string) bool {
+	if got == want {
+		return true
+	}
+	g, errG := strconv.ParseFloat(got, 64)
+	w, errW := strconv.ParseFloat(want, 64)
+	return errG == nil && errW == nil && g == w
+}
+
 // wantUserID is _auth_user_id as sessionfs reports it: a string as is, a
 // number as its text, anything else as no user.
 func wantUserID(t *testing.T, session []byte) string {

@@ -84,7 +84,7 @@ func TestStoreCLISeesDjangoSessions(t *testing.T) {
 		if l.UserID != nil {
 			gotUser = *l.UserID
 		}
-		if want := wantUserID(t, sessions[i]); gotUser != want {
+		if want := wantUserID(t, sessions[i]); !sameUserID(gotUser, want) {
 			t.Errorf("ls user of %s = %q, want %q", key, gotUser, want)
 		}
 	}
