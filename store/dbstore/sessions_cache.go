@@ -6,12 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/offheap"
 )
 
 // metaCache remembers what decoding each session found, keyed by its key
@@ -24,7 +22,7 @@ import (
 // 64-byte slot without pointers: the key packed 6 bits a character, the
 // user id inline when it is a small number. Slots live in fixed-size chunks
 // that never move, found through an open-addressing index of uint32s, both
-// mapped outside the Go heap (mapZeroed): the collector neither scans them
+// mapped outside the Go heap (offheap.Zeroed): the collector neither scans them
 // nor counts them when pacing, so a mount holding the cache peaks near the
 // cache plus a small heap. Everything else (longer keys, decode errors)
 // goes to the small wide map, holding full Metas.
@@ -252,8 +250,8 @@ func (mc *metaCache) find(k packedKey) (int, bool) {
 // grow doubles the index (it holds slot numbers only: slots do not move).
 func (mc *metaCache) grow() {
 	old, oldMem := mc.index, mc.imem
-	defer unmap(oldMem)
-	mc.index, mc.imem = mapZeroed[uint32](max(minIndexSize, 2*len(old)))
+	defer offheap.Release(oldMem)
+	mc.index, mc.imem = offheap.Zeroed[uint32](max(minIndexSize, 2*len(old)))
 	mask := len(mc.index) - 1
 	for _, v := range old {
 		if v == 0 {
@@ -296,7 +294,7 @@ func (mc *metaCache) newSlot() uint32 {
 		return i
 	}
 	i := uint32(len(mc.chunk) * chunkSize)
-	chunk, mem := mapZeroed[cacheSlot](chunkSize)
+	chunk, mem := offheap.Zeroed[cacheSlot](chunkSize)
 	mc.chunk = append(mc.chunk, chunk)
 	mc.cmem = append(mc.cmem, mem)
 	for j := uint32(chunkSize - 1); j > 0; j-- {
@@ -455,9 +453,9 @@ func (mc *metaCache) len() int {
 func (mc *metaCache) release() {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
-	unmap(mc.imem)
+	offheap.Release(mc.imem)
 	for _, mem := range mc.cmem {
-		unmap(mem)
+		offheap.Release(mem)
 	}
 	mc.index, mc.imem, mc.count, mc.chunk, mc.cmem, mc.free = nil, nil, 0, nil, nil, nil
 	mc.users, mc.wide = interner{}, make(map[string]*wideEntry)
@@ -511,28 +509,5 @@ func (in *interner) release(s *cacheSlot) {
 		delete(in.byName, n.name)
 		*n = internedName{}
 		in.free = append(in.free, s.user)
-	}
-}
-
-// mapZeroed returns n zero values of T in memory mapped from the kernel,
-// outside Go's heap, and the mapping (nil when mmap failed and the slice
-// came from the heap instead). Only for pointer-free T.
-func mapZeroed[T any](n int) ([]T, []byte) {
-	var zero T
-	size := int(unsafe.Sizeof(zero)) * n
-	if size == 0 {
-		return make([]T, n), nil
-	}
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return make([]T, n), nil
-	}
-	return unsafe.Slice((*T)(unsafe.Pointer(&mem[0])), n), mem
-}
-
-// unmap releases a mapping from mapZeroed (nil: nothing to release).
-func unmap(mem []byte) {
-	if mem != nil {
-		_ = unix.Munmap(mem)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/offheap"
 )
 
 // metaCache remembers each session's Meta (or decode error) keyed by the
@@ -274,8 +275,8 @@ func (mc *metaCache) home(k packedKey) int {
 // grow doubles the index (it only holds slot numbers: slots do not move).
 func (mc *metaCache) grow() {
 	old, oldMem := mc.index, mc.imem
-	defer unmap(oldMem)
-	mc.index, mc.imem = mapZeroed[uint32](max(minIndexSize, 2*len(old)))
+	defer offheap.Release(oldMem)
+	mc.index, mc.imem = offheap.Zeroed[uint32](max(minIndexSize, 2*len(old)))
 	mask := len(mc.index) - 1
 	for _, v := range old {
 		if v == 0 {
@@ -318,7 +319,7 @@ func (mc *metaCache) newSlot() uint32 {
 		return i
 	}
 	i := uint32(len(mc.chunk) * chunkSize)
-	chunk, _ := mapZeroed[slot](chunkSize) // never unmapped: freed slots are reused
+	chunk, _ := offheap.Zeroed[slot](chunkSize) // never unmapped: freed slots are reused
 	mc.chunk = append(mc.chunk, chunk)
 	for j := uint32(chunkSize - 1); j > 0; j-- {
 		mc.free = append(mc.free, i+j)
