@@ -23,13 +23,13 @@ import (
 // through an open-addressing index of uint32s, so the garbage collector has
 // nothing to scan and the index's slack costs 4 bytes a slot, not a whole
 // entry as a Go map's would. Chunks and index live outside the Go heap
-// (offheap.go). Everything else (long keys, errors, huge
+// (store/internal/offheap). Everything else (long keys, errors, huge
 // files) goes to the small wide map, holding full Metas.
 type metaCache struct {
 	mu    sync.RWMutex
 	seed  maphash.Seed
 	index []uint32 // open addressing, linear probing: slot number + 1; 0 is empty
-	imem  []byte   // the index's mapping (offheap.go)
+	imem  []byte   // the index's mapping (store/internal/offheap)
 	count int      // slots in use
 	chunk [][]slot // slot i is chunk[i>>chunkBits][i&chunkMask]
 	free  []uint32 // slot numbers released by deletions, reused first
