@@ -21,6 +21,7 @@ func openStoreAudited(c *cli.Context) (store.Store, *audit.Logger, error) {
 	}
 	log, err := openAuditLog(c)
 	if err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	return st, log, nil

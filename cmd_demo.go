@@ -62,6 +62,7 @@ func demoAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	keys, err := seedDemoSessions(c.Context, st)
 	if err != nil {
 		return err

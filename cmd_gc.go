@@ -27,6 +27,7 @@ func gcAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	defer log.Close()
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "scanning")

@@ -81,6 +81,7 @@ func lsAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	filter, err := lsFilter(c)
 	if err != nil {
 		return err

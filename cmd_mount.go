@@ -138,6 +138,7 @@ func mountAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	return serve(c, st, c.Args().First(), "")
 }
 

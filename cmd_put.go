@@ -35,6 +35,7 @@ func putAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	defer log.Close()
 	input, err := readStdin(c, "session JSON from stdin", maxPutInput)
 	if err != nil {

@@ -27,6 +27,7 @@ func rekeyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	defer log.Close()
 	target, err := encodeOptions(c)
 	if err != nil {

@@ -32,6 +32,7 @@ func revokeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	defer log.Close()
 	dryRun := c.Bool("dry-run")
 	res, err := change.RevokeUser(c.Context, st, user, dryRun, cliAudit(log), func(r store.Removal) {

@@ -29,6 +29,7 @@ func rmAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	defer log.Close()
 	var missing, failed error
 	for _, key := range c.Args().Slice() {

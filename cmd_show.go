@@ -35,6 +35,7 @@ func showAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	sess, err := st.Load(c.Context, key)
 	if err != nil {
 		return err

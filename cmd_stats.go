@@ -32,6 +32,7 @@ func statsAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	progress := newProgress(c.App.ErrWriter, "counting")
 	stats, err := st.Stats(c.Context, func(store.Entry) { progress.tick() })
 	progress.done()

@@ -33,6 +33,7 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetEscapeHTML(false)
 	progress := newProgress(c.App.ErrWriter, "verifying")

@@ -19,7 +19,6 @@ import (
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/djangosettings"
 	"github.com/sessionfs/sessionfs/store"
-	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
 // Shared setting names. Each is accepted before and after the command name;
@@ -36,6 +35,7 @@ const (
 	flagCookieName      = "cookie-name"
 	flagCookieAge       = "cookie-age"
 	flagNoFsync         = "no-fsync"
+	flagSessionEngine   = "session-engine"
 	envSecretKey        = "DJANGO_SECRET_KEY"
 	settingsCategory    = "Django settings"
 
@@ -67,6 +67,8 @@ func settingsFlags() []cli.Flag {
 			Usage: "format for writing: signed (Django 3.1+), legacy (1.3-3.0), md5 (1.0-1.2)"},
 		&cli.Int64Flag{Name: flagMaxDecoded, Category: settingsCategory, EnvVars: []string{"SESSION_MAX_DECODED_SIZE"}, Value: codec.DefaultMaxDecodedSize,
 			Usage: "largest decoded or decompressed session in bytes; larger is an error (zlib bombs)"},
+		&cli.StringFlag{Name: flagSessionEngine, Category: settingsCategory, EnvVars: []string{"SESSION_ENGINE"}, Value: "file",
+			Usage: "SESSION_ENGINE: file, db, cache or cached_db (Django's dotted paths accepted)"},
 		&cli.StringFlag{Name: flagSessionFilePath, Category: settingsCategory, EnvVars: []string{"SESSION_FILE_PATH"},
 			Usage: "the backing directory of Django's file session backend (default: the system temp dir, as Django)"},
 		&cli.StringFlag{Name: flagCookieName, Category: settingsCategory, EnvVars: []string{"SESSION_COOKIE_NAME"}, Value: store.DefaultCookieName,
@@ -397,37 +399,4 @@ func algorithm(c *cli.Context) (codec.Algorithm, error) {
 		return 0, usageError(err)
 	}
 	return alg, nil
-}
-
-// openStore opens the session store the shared settings name: the one place
-// a backend is chosen (Django's file backend, SESSION_FILE_PATH).
-func openStore(c *cli.Context) (store.Store, error) {
-	cd, err := newCodec(c)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := encodeOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	dir := settingString(c, flagSessionFilePath)
-	if dir == "" {
-		dir = os.TempDir() // Django's default: tempfile.gettempdir()
-	}
-	age := settingInt64(c, flagCookieAge)
-	if age <= 0 {
-		return nil, usageErrorf("--%s must be a positive number of seconds, not %d", flagCookieAge, age)
-	}
-	st, err := filestore.New(filestore.Config{
-		Dir:        dir,
-		CookieName: settingString(c, flagCookieName),
-		CookieAge:  time.Duration(age) * time.Second,
-		Codec:      cd,
-		Encode:     enc,
-		NoFsync:    settingBool(c, flagNoFsync),
-	})
-	if err != nil {
-		return nil, usageError(err)
-	}
-	return st, nil
 }

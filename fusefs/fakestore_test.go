@@ -273,6 +273,8 @@ func (s *fakeStore) Stats(ctx context.Context, seen func(store.Entry)) (store.St
 	return store.CountStats(ctx, s, time.Now(), seen)
 }
 
+func (s *fakeStore) Close() error { return nil }
+
 func (s *fakeStore) Describe() store.Description {
 	return store.Description{Backend: "fake", Location: "memory", Signed: false}
 }

@@ -110,3 +110,6 @@ func (s *Store) Stats(ctx context.Context, seen func(store.Entry)) (store.Stats,
 }
 
 func (s *Store) Describe() store.Description { return s.st.Describe() }
+
+// Close closes the wrapped store.
+func (s *Store) Close() error { return s.st.Close() }

@@ -225,4 +225,7 @@ type Store interface {
 	// called for every entry (progress).
 	Stats(ctx context.Context, seen func(Entry)) (Stats, error)
 	Describe() Description
+	// Close releases the backend's connections and caches; the store is
+	// not used after it.
+	Close() error
 }

@@ -74,6 +74,11 @@ func New(cfg Config) (*Store, error) {
 	return &Store{rows: cfg.Rows, cache: cfg.Cache, codec: cfg.Codec, cfg: cfg}, nil
 }
 
+// Close closes the database store and the cache client.
+func (s *Store) Close() error {
+	return errors.Join(s.rows.Close(), s.cache.Close())
+}
+
 // Describe is the rows' description, as cached_db: Django's own writers
 // are unguarded here too, since a request's cache SET after a removal puts
 // back a copy Django then serves.

@@ -97,6 +97,9 @@ func New(c Client, cfg StoreConfig) (*Store, error) {
 	return &Store{c: c, cfg: cfg, codec: cfg.Codec, meta: newMetaCache()}, nil
 }
 
+// Close closes the cache client.
+func (s *Store) Close() error { return s.c.Close() }
+
 // Config returns the effective settings (defaults filled in).
 func (s *Store) Config() StoreConfig { return s.cfg }
 

@@ -110,6 +110,11 @@ func (s *FileStore) path(key string) string { return s.cfg.Dir + "/" + s.cfg.Coo
 
 // Describe says the sessions are files in the session directory, signed
 // with SECRET_KEY.
+// Close does nothing: a directory holds no connection to close.
+func (s *FileStore) Close() error {
+	return nil
+}
+
 func (s *FileStore) Describe() store.Description {
 	return store.Description{Backend: "file", Location: s.cfg.Dir, Dir: s.cfg.Dir, Signed: true}
 }
