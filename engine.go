@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/dbstore"
 	"github.com/sessionfs/sessionfs/store/filestore"
 )
 
@@ -93,7 +94,11 @@ func openStore(c *cli.Context) (store.Store, error) {
 	}
 	switch eng.Kind {
 	case engineDB:
-		return openDBStore(c, eng)
+		st, err := openDBStore(c, eng)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	case engineCache, engineCachedDB:
 		return openCacheStore(c, eng)
 	default:
@@ -142,8 +147,9 @@ func cookieAge(c *cli.Context) (time.Duration, error) {
 	return time.Duration(age) * time.Second, nil
 }
 
-// openDBStore opens the table of Django's database backend.
-func openDBStore(c *cli.Context, eng sessionEngine) (store.Store, error) {
+// openDBStore opens the table of Django's database backend (also the rows
+// of cached_db).
+func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
 	return nil, usageErrorf("SESSION_ENGINE %s: %s", eng.Kind, errNotWired)
 }
 
