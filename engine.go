@@ -4,6 +4,7 @@ package main
 // and the one place a store is chosen from it.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -174,6 +175,9 @@ func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
 	if err != nil {
 		// dbstore's messages name the server and the cause, never the
 		// password; the error kinds choose the exit code.
+		if errors.Is(err, dbstore.ErrAuth) {
+			return nil, fmt.Errorf("session database: the server refused the login (check the user and the password): %w", err)
+		}
 		return nil, fmt.Errorf("session database: %w", err)
 	}
 	st, err := dbstore.NewSessions(db, dbstore.SessionConfig{CookieAge: age, Codec: cd, Encode: enc})
