@@ -102,7 +102,7 @@ SECRET_KEY = %q
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": %q}, "sessions": %s}
 DATABASE_ROUTERS = ["routed_settings.SessionRouter"]
-SESSION_ENGINE = "db"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 class SessionRouter:
     def db_for_write(self, model, **hints):
