@@ -103,6 +103,7 @@ func expiryLiteral(engine dbstore.Engine, t time.Time) string {
 // cp, rm, touch, .expired/, .by-user/ and .invalid/, and Django loads
 // exactly what the mount shows.
 func TestDBMount(t *testing.T) {
+	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -213,6 +214,7 @@ func testMount(t *testing.T, s *site) {
 // fail with EIO in bounded time, nothing hangs, and the mount serves again
 // once the server is back.
 func TestDBMountServerGone(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []dbstore.Engine{dbstore.PostgreSQL, dbstore.MySQL} {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -268,6 +270,7 @@ func TestDBMountServerGone(t *testing.T) {
 // refused with a clear message (the CLI and the mount), edits and removals
 // work and leave the other columns alone, revoke uses the user_id column.
 func TestDBUserSessionsTable(t *testing.T) {
+	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -321,6 +324,7 @@ func TestDBUserSessionsTable(t *testing.T) {
 // whose transactions are read-only, as on a hot standby) is EROFS through
 // the mount and exit 1 saying so from the CLI; reading goes on.
 func TestDBReadOnlyDatabase(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, dbstore.PostgreSQL, siteOptions{})
 	key := keyOf("ro", 1)
 	s.db.AdminExec(t, fmt.Sprintf("ALTER ROLE %s SET default_transaction_read_only = on", s.db.User))
