@@ -123,7 +123,7 @@ func (s *Store) Scan(ctx context.Context, fn func(store.Entry) error) error {
 
 // entries turns a batch of items into Scan entries, decoding what the
 // metadata cache does not know with one worker per CPU.
-func (s *Store) entries(ctx context.Context, batch []Item, gen uint8) []store.Entry {
+func (s *Store) entries(ctx context.Context, batch []Item, gen uint32) []store.Entry {
 	now := s.cfg.Now()
 	out := make([]store.Entry, len(batch))
 	var todo []int

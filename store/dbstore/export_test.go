@@ -18,4 +18,4 @@ func SetSessionCodec(s *Sessions, c interface {
 }
 
 // CacheLen is the number of sessions s's metadata cache holds.
-func CacheLen(s *Sessions) int { return s.cache.len() }
+func CacheLen(s *Sessions) int { return s.cache.Len() }

@@ -140,7 +140,7 @@ func (s *Sessions) Scan(ctx context.Context, fn func(store.Entry) error) error {
 		return nil
 	})
 	if err == nil && s.gen.Load() == gen {
-		s.cache.sweep(gen) // a complete scan, and no other one started meanwhile
+		s.cache.Sweep(gen) // a complete scan, and no other one started meanwhile
 	}
 	return err
 }

@@ -69,7 +69,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(store.Entry) error) error 
 		}
 	}
 	if s.gen.Load() == gen {
-		s.cache.sweep(gen) // a complete scan, and no other one started meanwhile
+		s.cache.Sweep(gen) // a complete scan, and no other one started meanwhile
 	}
 	return nil
 }
