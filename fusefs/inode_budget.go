@@ -159,7 +159,7 @@ func (d *rootDir) handBack(name string) (absent bool) {
 		return false
 	}
 	n.mu.Lock()
-	busy := n.pending || len(n.writers) > 0
+	busy := n.state.pending() || len(n.writers) > 0
 	if !busy {
 		// Marked before the kernel is asked, not after: the kernel may
 		// look the name up again the moment it has dropped it, and that

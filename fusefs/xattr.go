@@ -122,11 +122,11 @@ var (
 
 // xattrs are the node's attributes now; none while it is being created.
 func (n *sessionNode) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
-	key, pending, gone := n.state()
+	key, state := n.snapshot()
 	switch {
-	case gone:
+	case state.gone():
 		return nil, syscall.ESTALE
-	case pending:
+	case state.pending():
 		return nil, 0
 	}
 	meta, err := n.root.liveMeta(ctx, key)
