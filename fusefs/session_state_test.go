@@ -1,6 +1,14 @@
 package fusefs
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Every state under every event, and what each state answers: the only
 // ways out of pending and replacing are a save (stored) and a removal
@@ -41,5 +49,40 @@ func TestSessionStateTransitions(t *testing.T) {
 	}
 	if newSessionState(false) != statePending || newSessionState(true) != stateReplacing {
 		t.Error("a create's states")
+	}
+}
+
+// A touch through a descriptor of a session file that a save by rename has
+// since replaced is ESTALE: it does not renew the session now under the
+// name, as futimens on a replaced file's descriptor leaves the new file
+// alone on a disk.
+func TestTouchOfReplacedSessionIsStale(t *testing.T) {
+	st := newFakeStore()
+	st.put(keyA, `{"a":1}`, time.Unix(1700000000, 0))
+	mnt := mountFake(t, st, Options{})
+	path := filepath.Join(mnt, keyA+".json")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tmp := filepath.Join(mnt, "new.tmp")
+	if err := os.WriteFile(tmp, []byte(`{"new":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	saved := st.sessions[keyA].mtime
+	st.mu.Unlock()
+	old := unix.NsecToTimeval(time.Unix(1500000000, 0).UnixNano())
+	err = unix.Futimes(int(f.Fd()), []unix.Timeval{old, old})
+	wantErrno(t, "futimes of the replaced file", err, syscall.ESTALE)
+	st.mu.Lock()
+	now := st.sessions[keyA].mtime
+	st.mu.Unlock()
+	if !now.Equal(saved) {
+		t.Errorf("the session saved under the name was renewed through the old descriptor: mtime %v, was %v", now, saved)
 	}
 }
