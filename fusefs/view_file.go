@@ -74,7 +74,7 @@ func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
 	case kindExpired:
 		return d.expired(e, now)
 	case kindInvalid:
-		return isInvalid(e)
+		return d.showsInvalid(e, now)
 	}
 	return false
 }
