@@ -3,10 +3,9 @@ package dbstore
 import (
 	"context"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/parallel"
 )
 
 // Stat returns key's Meta: the row is read, and decoded only when the
@@ -91,21 +90,9 @@ func (s *Sessions) entries(ctx context.Context, page []Row, gen uint32) ([]store
 	out := make([]store.Entry, len(page))
 	found := make([]decoded, len(page))
 	fresh := make([]bool, len(page))
-	workers := min(runtime.NumCPU(), len(page))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(page) || ctx.Err() != nil {
-					return
-				}
-				out[i], found[i], fresh[i] = s.lookupOrDecode(page[i], gen)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(ctx, len(page), runtime.NumCPU(), func(i int) {
+		out[i], found[i], fresh[i] = s.lookupOrDecode(page[i], gen)
+	})
 	batch := found[:0]
 	for i, d := range found {
 		if fresh[i] {
