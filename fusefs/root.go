@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -75,6 +76,15 @@ func (d *rootDir) ownAttr(out *fuse.Attr, mode uint32) {
 		out.Nlink = 2
 	}
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+}
+
+// fileExtent fills what a file's attributes say of its content: its size,
+// its three times (all mt, the one time sessionfs knows) and the block
+// size.
+func fileExtent(out *fuse.Attr, size uint64, mt time.Time) {
+	out.Size = size
+	out.SetTimes(&mt, &mt, &mt)
+	out.Blksize = 4096
 }
 
 // Setattr - FUSE call. chmod/chown/utimes of the mount point are accepted and

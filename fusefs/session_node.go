@@ -116,10 +116,7 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	busy = n.state.pending() || len(n.writers) > 0
 	n.mu.Unlock()
 	n.root.ownAttr(out, syscall.S_IFREG|0o666)
-	out.Size = uint64(size)
-	mt := meta.ModTime
-	out.SetTimes(&mt, &mt, &mt)
-	out.Blksize = 4096
+	fileExtent(out, uint64(size), meta.ModTime)
 	return busy
 }
 
