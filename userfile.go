@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/sessionfs/sessionfs/internal/filekind"
 )
 
 // maxSettingFile bounds a file holding settings (the secret key, the
@@ -66,24 +68,7 @@ func regularFile(what, path string, fi fs.FileInfo) error {
 	if fi.Mode().IsRegular() {
 		return nil
 	}
-	return fmt.Errorf("%s %s is not a regular file (%s)", what, path, fileKind(fi.Mode()))
-}
-
-// fileKind names the type of a file that is not regular.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a fifo"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSymlink != 0:
-		return "a symlink"
-	}
-	return "mode " + m.Type().String()
+	return fmt.Errorf("%s %s is not a regular file (%s)", what, path, filekind.Name(fi.Mode()))
 }
 
 // readBounded reads r to its end, or fails with errFileTooLarge past limit

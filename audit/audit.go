@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessionfs/sessionfs/internal/filekind"
 	"golang.org/x/sys/unix"
 )
 
@@ -144,7 +145,7 @@ func openError(path string, err error) error {
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			return fmt.Errorf("audit log %s is a symlink, which is never followed: give the path of the file itself", path)
 		}
-		return fmt.Errorf("audit log %s is not a regular file (%s)", path, kind(fi.Mode()))
+		return fmt.Errorf("audit log %s is not a regular file (%s)", path, filekind.Name(fi.Mode()))
 	}
 	if err == nil {
 		err = unix.EINVAL // replaced by a regular file since: a race, not a state
@@ -160,7 +161,7 @@ func private(f *os.File, path string) error {
 		return fmt.Errorf("opening audit log: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("audit log %s is not a regular file (%s)", path, kind(fi.Mode()))
+		return fmt.Errorf("audit log %s is not a regular file (%s)", path, filekind.Name(fi.Mode()))
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -175,21 +176,6 @@ func private(f *os.File, path string) error {
 			"chmod 600 %s", path, perm, path)
 	}
 	return nil
-}
-
-// kind names the type of a file that is not regular.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a fifo"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "mode " + m.Type().String()
 }
 
 // Content reports whether session contents are logged, so that callers can

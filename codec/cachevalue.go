@@ -8,8 +8,9 @@ import (
 
 // Cache values. Django's cache session backend hands the session dict itself
 // to the cache, and the cache client pickles it: no signature, no
-// SESSION_SERIALIZER, nothing but a pickle, perhaps compressed
-// (../shared/spec/django-backends.md §2.2). CacheCodec reads such a value
+// SESSION_SERIALIZER, nothing but a pickle, perhaps compressed (Django's
+// django/contrib/sessions/backends/cache.py calls cache.set with the dict;
+// the client pickles it). CacheCodec reads such a value
 // the way the site's client does and writes one the way it would, with the
 // same restricted pickle writer as every other pickle sessionfs writes.
 

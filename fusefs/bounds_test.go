@@ -173,12 +173,12 @@ func waitBuffers(t *testing.T, root *rootDir, want int64) {
 func scratchHeld(root *rootDir) (held, counted int64) {
 	root.mu.Lock()
 	defer root.mu.Unlock()
-	for _, e := range root.scratch.byName {
+	for _, e := range root.ns.scratch.byName {
 		e.mu.Lock()
 		held += e.data.held()
 		e.mu.Unlock()
 	}
-	return held, root.scratch.bytes.Load()
+	return held, root.ns.scratch.bytes.Load()
 }
 
 // TestScratchTruncateGivesMemoryBack: a scratch file cut short holds no

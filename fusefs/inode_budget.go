@@ -93,9 +93,9 @@ func (b *inodeBudget) startShrink() {
 	if len(b.names)-b.head > b.limit && b.running == 0 {
 		// Never from the FUSE request itself: the kernel answers the
 		// invalidation only once it may lock the directory, which a
-		// lookup or listing in progress holds. One at a time: four
-		// contended for the directory lock and kept a million-session
-		// `ls -l` at 760 MiB where one kept it at 170 MiB.
+		// lookup or listing in progress holds. One at a time: several
+		// contend for the directory lock, and the names waiting to be
+		// handed back (with their inodes) pile up meanwhile.
 		b.running++
 		go b.shrink()
 	}
@@ -159,7 +159,7 @@ func (d *rootDir) handBack(name string) (absent bool) {
 		return false
 	}
 	n.mu.Lock()
-	busy := n.pending || len(n.writers) > 0
+	busy := n.state.pending() || len(n.writers) > 0
 	if !busy {
 		// Marked before the kernel is asked, not after: the kernel may
 		// look the name up again the moment it has dropped it, and that

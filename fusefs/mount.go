@@ -132,16 +132,14 @@ func (o Options) perm(bits uint32) uint32 { return bits &^ *o.Umask & 0o777 }
 func NewRoot(st store.Store, opt Options) fs.InodeEmbedder {
 	opt = opt.withDefaults()
 	d := &rootDir{
-		store:   st,
-		opt:     opt,
-		log:     opt.Logger,
-		render:  codec.Pretty,
-		pending: map[string]*sessionNode{},
-		shadow:  map[string]*scratchEntry{},
+		store:  st,
+		opt:    opt,
+		log:    opt.Logger,
+		render: codec.Pretty,
 	}
 	d.buffers.max, d.buffers.log = opt.MaxBufferMemory, opt.Logger
 	d.readVersions.identify, d.readVersions.alive = processIdentity, processAlive
-	d.scratch = newScratchArea(opt.ScratchMaxFiles, opt.ScratchMaxBytes, &d.buffers)
+	d.ns = newNamespace(newScratchArea(opt.ScratchMaxFiles, opt.ScratchMaxBytes, &d.buffers))
 	d.views.start = time.Now()
 	d.inodes.init(opt.MaxInodes, d.handBack)
 	return d

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -27,19 +28,11 @@ type rootDir struct {
 	// namespace without another change in between. Lookups and listings
 	// never take it, so they never wait for a store's I/O (a save's fsyncs).
 	changeMu sync.Mutex
-	// mu guards the maps below and every scratch entry's name; it is held
-	// only to read or update them, never across a store call. Lock order:
-	// changeMu, mu, a node's mu, a handle's mu.
-	mu      sync.Mutex
-	scratch *scratchArea
-	// pending holds sessions created through the mount and not yet saved:
-	// the name exists for the writer (and for stat) before the first commit.
-	pending map[string]*sessionNode
-	// shadow holds keys renamed onto a scratch name (an editor's backup
-	// "KEY.json -> KEY.json~"). The name is hidden from the mount, but the
-	// backing session stays until a commit replaces it or the backup is
-	// unlinked: Django never finds it missing in between.
-	shadow map[string]*scratchEntry
+	// mu guards ns and every scratch entry's name; it is held only to ask
+	// ns or update it, never across a store call. Lock order: changeMu,
+	// mu, a node's mu, a handle's mu.
+	mu sync.Mutex
+	ns namespace // pending creates, backups hiding sessions, scratch files
 
 	views        views
 	counters     opCounters
@@ -83,6 +76,15 @@ func (d *rootDir) ownAttr(out *fuse.Attr, mode uint32) {
 		out.Nlink = 2
 	}
 	out.Uid, out.Gid = d.opt.UID, d.opt.GID
+}
+
+// fileExtent fills what a file's attributes say of its content: its size,
+// its three times (all mt, the one time sessionfs knows) and the block
+// size.
+func fileExtent(out *fuse.Attr, size uint64, mt time.Time) {
+	out.Size = size
+	out.SetTimes(&mt, &mt, &mt)
+	out.Blksize = 4096
 }
 
 // Setattr - FUSE call. chmod/chown/utimes of the mount point are accepted and

@@ -31,13 +31,12 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 // not be asked again.
 func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse.EntryOut, accept func(store.Meta) bool, known *store.Meta) (*fs.Inode, syscall.Errno) {
 	d.mu.Lock()
-	if n := d.pending[key]; n != nil && accept == nil {
-		d.mu.Unlock()
-		n.fillAttr(ctx, &out.Attr) // pending: never cached
-		return &n.Inode, 0
-	}
-	_, hidden := d.shadow[key]
+	pending, hidden := d.ns.lookup(key)
 	d.mu.Unlock()
+	if pending != nil && accept == nil {
+		pending.fillAttr(ctx, &out.Attr) // pending: never cached
+		return &pending.Inode, 0
+	}
 	if hidden {
 		return nil, syscall.ENOENT
 	}

@@ -58,29 +58,18 @@ func (d *rootDir) Create(ctx context.Context, name string, flags uint32, mode ui
 func (d *rootDir) createSession(ctx context.Context, name, key string, exists bool, flags uint32) (*sessionNode, syscall.Errno) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	excl := flags&syscall.O_EXCL != 0
-	if n := d.pending[key]; n != nil {
-		if excl {
-			return nil, syscall.EEXIST
-		}
-		return n, 0
+	act, pending, errno := d.ns.create(key, exists, flags&syscall.O_EXCL != 0)
+	switch {
+	case errno != 0:
+		return nil, errno
+	case act == createOpenPending:
+		return pending, 0
+	case act == createOpenStored:
+		return d.sessionChild(ctx, name, key), 0 // the kernel's lookup raced with Django creating the key
 	}
-	shadow := d.shadow[key]
-	if exists && shadow == nil {
-		// The kernel's lookup raced with Django creating the key.
-		if excl {
-			return nil, syscall.EEXIST
-		}
-		return d.sessionChild(ctx, name, key), 0
-	}
-	n := &sessionNode{root: d, key: key, pending: true, created: time.Now()}
-	if shadow != nil && exists {
-		// vim/emacs wrote the backup by rename and now write the new file:
-		// the commit replaces the session, keeping its expiry.
-		n.replace = true
-	}
+	n := &sessionNode{root: d, key: key, state: newSessionState(act == createReplacing), created: time.Now()}
 	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
-	d.pending[key] = n
+	d.ns.addPending(key, n)
 	return n, 0
 }
 
@@ -102,21 +91,18 @@ func (d *rootDir) sessionExists(ctx context.Context, key string) (bool, error) {
 
 // createScratch adds a scratch entry. flags' O_EXCL decides an existing name.
 func (d *rootDir) createScratch(ctx context.Context, name string, e *scratchEntry, flags uint32) (*scratchNode, syscall.Errno) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if old := d.scratch.byName[name]; old != nil {
-		if flags&syscall.O_EXCL != 0 || e.link {
-			return nil, syscall.EEXIST
-		}
-		return d.scratchChild(ctx, name, old), 0
-	}
 	e.mtime = time.Now()
 	e.uid, e.gid = d.creator(ctx)
-	if errno := d.scratch.add(name, e); errno != 0 {
-		d.log.Warn("scratch area full", "name", name, "files", len(d.scratch.byName), "max_files", d.scratch.maxFiles, "max_bytes", d.scratch.maxBytes)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	opened, errno := d.ns.createScratch(name, e, flags&syscall.O_EXCL != 0)
+	if errno == syscall.ENOSPC {
+		d.log.Warn("scratch area full", "name", name, "files", len(d.ns.scratch.byName), "max_files", d.ns.scratch.maxFiles, "max_bytes", d.ns.scratch.maxBytes)
+	}
+	if errno != 0 {
 		return nil, errno
 	}
-	return d.scratchChild(ctx, name, e), 0
+	return d.scratchChild(ctx, name, opened), 0
 }
 
 // Symlink - FUSE call: only scratch names (emacs's lock file ".#KEY.json").
@@ -157,24 +143,15 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	d.mu.Lock()
 	if !isSession {
 		defer d.mu.Unlock()
-		e := d.scratch.remove(name)
-		if e == nil {
-			return syscall.ENOENT
-		}
-		if e.shadowOf != "" {
-			d.unshadow(e.shadowOf)
-		}
-		return 0
+		return d.ns.unlinkScratch(name)
 	}
-	if n := d.pending[key]; n != nil {
-		delete(d.pending, key)
-		d.mu.Unlock()
-		n.markGone()
-		return 0
-	}
-	shadowed := d.shadow[key] != nil
+	act, pending := d.ns.unlink(key)
 	d.mu.Unlock()
-	if shadowed {
+	switch act {
+	case unlinkPending:
+		pending.markGone()
+		return 0
+	case unlinkHidden:
 		return syscall.ENOENT
 	}
 	return d.removeSession(ctx, key, "rm", func(store.Entry) bool { return true })
@@ -188,12 +165,6 @@ func (d *rootDir) markChildGone(name string) {
 			n.markGone()
 		}
 	}
-}
-
-func (n *sessionNode) markGone() {
-	n.mu.Lock()
-	n.gone = true
-	n.mu.Unlock()
 }
 
 // Rename - FUSE call. Four cases by the kinds of the two names:
@@ -230,7 +201,7 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 	default:
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.renameScratch(from, to, noReplace)
+		return d.ns.renameScratch(from, to, noReplace)
 	}
 }
 
@@ -239,16 +210,10 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 // Caller holds d.changeMu, not d.mu.
 func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey string) syscall.Errno {
 	d.mu.Lock()
-	busy := d.pending[fromKey] != nil || d.pending[toKey] != nil
-	fromHidden, toHidden := d.shadow[fromKey] != nil, d.shadow[toKey] != nil
+	errno := d.ns.renameSession(fromKey, toKey)
 	d.mu.Unlock()
-	switch {
-	case busy:
-		return syscall.EBUSY // a create through the mount is still open
-	case fromHidden:
-		return syscall.ENOENT
-	case toHidden:
-		return syscall.EEXIST
+	if errno != 0 {
+		return errno
 	}
 	if _, err := change.Rename(ctx, d.store, fromKey, toKey, d.auditFor(ctx)); err != nil {
 		d.counters.rejectedWrites.Add(1)
@@ -275,30 +240,28 @@ func (d *rootDir) renameSession(ctx context.Context, from, fromKey, to, toKey st
 // lookups go on while the store saves.
 func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noReplace bool) syscall.Errno {
 	d.mu.Lock()
-	e := d.scratch.byName[from]
+	e, errno := d.ns.commitSource(from)
 	d.mu.Unlock()
-	if e == nil {
-		return syscall.ENOENT
-	}
-	if e.link {
+	if errno == syscall.EPERM {
 		d.log.Warn("rename refused: a symlink cannot become a session", "from", from, "to", to)
-		return syscall.EPERM
+	}
+	if errno != 0 {
+		return errno
 	}
 	exists, err := d.sessionExists(ctx, toKey)
 	if err != nil {
 		return d.errno("rename", err)
 	}
-	d.mu.Lock()
-	shadow := d.shadow[toKey]
-	taken := (exists && shadow == nil) || d.pending[toKey] != nil
-	d.mu.Unlock()
-	if noReplace && taken {
-		return syscall.EEXIST
-	}
-	who := d.callerProc(ctx)
 	e.mu.Lock()
 	data, dirty, failed := append([]byte(nil), e.data.bytes()...), e.dirty, e.failed
 	e.mu.Unlock()
+	d.mu.Lock()
+	save, errno := d.ns.commitNeeded(e, toKey, exists, dirty, noReplace)
+	d.mu.Unlock()
+	if errno != 0 {
+		return errno
+	}
+	who := d.callerProc(ctx)
 	if failed != 0 {
 		d.counters.rejectedWrites.Add(1)
 		change.Refuse(ctx, d.store, toKey, nil, "a write to "+from+" failed: "+failed.Error(), d.auditFor(ctx))
@@ -306,7 +269,7 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 			"from", from, "session", toKey, "write_error", failed.Error())
 		return failed
 	}
-	if shadow == e && !dirty && exists {
+	if !save {
 		// The backup comes back unchanged (vim restoring after a failed
 		// write): the backing session never changed, so nothing to save.
 		d.log.Info("backup renamed back unchanged", "session", toKey)
@@ -329,16 +292,8 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.scratch.byName[from] == e {
-		d.scratch.remove(from)
-	}
-	if e.shadowOf != "" {
-		d.unshadow(e.shadowOf)
-	}
-	d.unshadow(toKey)
-	if n := d.pending[toKey]; n != nil {
-		delete(d.pending, toKey)
-		n.markGone()
+	if replaced := d.ns.committed(from, e, toKey); replaced != nil {
+		replaced.markGone()
 	}
 	d.markChildGone(to)
 	return 0
@@ -349,8 +304,11 @@ func (d *rootDir) commitScratch(ctx context.Context, from, to, toKey string, noR
 // backing session stays until a commit replaces it (the editor's next step)
 // or the user unlinks KEY.json. Caller holds d.changeMu, not d.mu.
 func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, noReplace bool) syscall.Errno {
-	if e := d.backupAllowed(fromKey, to, noReplace); e != 0 {
-		return e
+	d.mu.Lock()
+	errno := d.ns.backupAllowed(fromKey, to, noReplace)
+	d.mu.Unlock()
+	if errno != 0 {
+		return errno
 	}
 	sess, err := d.store.Load(ctx, fromKey)
 	if err != nil {
@@ -362,74 +320,24 @@ func (d *rootDir) backupSession(ctx context.Context, from, fromKey, to string, n
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if e := d.backupAllowedLocked(fromKey, to, noReplace); e != 0 {
+	if e := d.ns.backupAllowed(fromKey, to, noReplace); e != 0 {
 		return e // a create raced the load
 	}
-	if old := d.scratch.remove(to); old != nil && old.shadowOf != "" {
-		d.unshadow(old.shadowOf)
-	}
-	mt := sess.ModTime
-	e := &scratchEntry{mode: d.opt.perm(0o666), shadowOf: fromKey}
+	e := &scratchEntry{mode: d.opt.perm(0o666), mtime: sess.ModTime}
 	e.uid, e.gid = d.creator(ctx)
-	if errno := d.scratch.add(to, e); errno != 0 {
+	if errno := d.ns.backup(fromKey, to, e); errno != 0 {
 		return errno
 	}
 	e.mu.Lock()
-	errno := d.scratch.resize(e, len(doc))
+	errno = d.ns.scratch.resize(e, len(doc))
 	copy(e.data.bytes(), doc)
 	e.mu.Unlock()
 	if errno != 0 {
-		d.scratch.remove(to)
+		d.ns.unlinkScratch(to) // and fromKey shows again
 		return errno
 	}
-	e.mtime = mt
-	d.shadow[fromKey] = e
 	d.markChildGone(from)
 	d.log.Info("session hidden behind a backup name; the backing file is kept", "session", fromKey, "backup", to)
-	return 0
-}
-
-// backupAllowed says why a backup rename of fromKey to the scratch name to
-// cannot be made, if it cannot.
-func (d *rootDir) backupAllowed(fromKey, to string, noReplace bool) syscall.Errno {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.backupAllowedLocked(fromKey, to, noReplace)
-}
-
-// backupAllowedLocked is backupAllowed. Caller holds d.mu.
-func (d *rootDir) backupAllowedLocked(fromKey, to string, noReplace bool) syscall.Errno {
-	switch {
-	case d.pending[fromKey] != nil:
-		return syscall.EBUSY
-	case d.shadow[fromKey] != nil:
-		return syscall.ENOENT
-	case noReplace && d.scratch.byName[to] != nil:
-		return syscall.EEXIST
-	}
-	return 0
-}
-
-// renameScratch moves a scratch entry, replacing any scratch entry at to.
-// Caller holds d.mu.
-func (d *rootDir) renameScratch(from, to string, noReplace bool) syscall.Errno {
-	e := d.scratch.byName[from]
-	if e == nil {
-		return syscall.ENOENT
-	}
-	if from == to {
-		return 0
-	}
-	if d.scratch.byName[to] != nil {
-		if noReplace {
-			return syscall.EEXIST
-		}
-		if old := d.scratch.remove(to); old.shadowOf != "" {
-			d.unshadow(old.shadowOf)
-		}
-	}
-	delete(d.scratch.byName, from)
-	d.scratch.byName[to] = e
 	return 0
 }
 

@@ -99,16 +99,12 @@ func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.Entry
 // scratch files and the views.
 func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
 	d.mu.Lock()
-	hidden := make(map[string]bool, len(d.shadow))
-	for key := range d.shadow {
-		hidden[key] = true
-	}
+	hidden := d.ns.hidden(true)
 	var entries []fuse.DirEntry
-	for key := range d.pending {
-		hidden[key] = true // listed once, below
+	for key := range d.ns.pending { // listed here, hidden from the store's listing
 		entries = append(entries, fuse.DirEntry{Name: sessionName(key), Mode: syscall.S_IFREG})
 	}
-	entries = append(entries, d.scratch.dirEntries()...)
+	entries = append(entries, d.ns.scratch.dirEntries()...)
 	d.mu.Unlock()
 	entries = append(entries, d.viewDirEntries()...)
 	fixed := make([]listed, len(entries))

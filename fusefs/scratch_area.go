@@ -41,19 +41,15 @@ type scratchEntry struct {
 func (e *scratchEntry) attr(out *fuse.Attr) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out.Mode = e.mode & 0o7777
+	out.Mode = e.mode&0o7777 | syscall.S_IFREG
+	size := uint64(e.data.len())
 	if e.link {
-		out.Mode |= syscall.S_IFLNK
-		out.Size = uint64(len(e.target))
-	} else {
-		out.Mode |= syscall.S_IFREG
-		out.Size = uint64(e.data.len())
+		out.Mode = e.mode&0o7777 | syscall.S_IFLNK
+		size = uint64(len(e.target))
 	}
 	out.Nlink = 1
 	out.Uid, out.Gid = e.uid, e.gid
-	mt := e.mtime
-	out.SetTimes(&mt, &mt, &mt)
-	out.Blksize = 4096
+	fileExtent(out, size, e.mtime)
 }
 
 // scratchArea holds the scratch entries by name, within a count and a byte

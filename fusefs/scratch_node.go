@@ -32,7 +32,7 @@ var (
 // lookupScratch finds a scratch name. Caller holds nothing.
 func (d *rootDir) lookupScratch(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	d.mu.Lock()
-	e := d.scratch.byName[name]
+	e := d.ns.scratch.byName[name]
 	d.mu.Unlock()
 	if e == nil {
 		return nil, syscall.ENOENT
@@ -101,7 +101,7 @@ func (n *scratchNode) resize(size int64) syscall.Errno {
 	if e.removed && size > 0 {
 		return syscall.ESTALE
 	}
-	if errno := n.root.scratch.resize(e, int(size)); errno != 0 {
+	if errno := n.root.ns.scratch.resize(e, int(size)); errno != 0 {
 		e.failed = errno
 		return errno
 	}
@@ -149,7 +149,7 @@ func (n *scratchNode) Write(ctx context.Context, f fs.FileHandle, data []byte, o
 		return 0, syscall.ESTALE
 	}
 	if end > int64(e.data.len()) {
-		if errno := n.root.scratch.resize(e, int(end)); errno != 0 {
+		if errno := n.root.ns.scratch.resize(e, int(end)); errno != 0 {
 			e.failed = errno
 			return 0, errno
 		}

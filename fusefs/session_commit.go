@@ -28,34 +28,27 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 	n := h.node
 	d.mu.Lock()
 	n.mu.Lock()
-	key, pending, replace, gone := n.key, n.pending, n.replace, n.gone
+	key, state := n.key, n.state
+	idle := n.dirtyWriter() == nil
 	n.mu.Unlock()
-	if pending && !h.isDirty() {
-		n.mu.Lock()
-		idle := n.dirtyWriter() == nil
-		n.mu.Unlock()
-		if idle && d.pending[key] == n {
-			// A create closed with nothing written makes no session: the
-			// name goes now, not at the asynchronous Release. A descriptor
-			// still open (bash's `>` flushes a dup first) commits later
-			// all the same.
-			delete(d.pending, key)
-		}
+	if state.pending() && !h.isDirty() && idle {
+		// A create closed with nothing written makes no session: the name
+		// goes now, not at the asynchronous Release. A descriptor still
+		// open (bash's `>` flushes a dup first) commits later all the
+		// same: the node stays pending.
+		d.ns.abandon(key, n)
 	}
 	d.mu.Unlock()
-	saved, e := d.saveHandle(ctx, h, key, pending, replace, gone)
+	saved, e := d.saveHandle(ctx, h, key, state)
 	if !saved {
 		return e
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n.mu.Lock() // after the handle's lock is released: the order is node, then handle
-	n.pending, n.replace = false, false
+	n.state = n.state.saved()
 	n.mu.Unlock()
-	if d.pending[key] == n {
-		delete(d.pending, key)
-	}
-	d.unshadow(key)
+	d.ns.saved(key, n)
 	return 0
 }
 
@@ -63,7 +56,7 @@ func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 // reports whether it did. An edit keeps the session's expiry
 // (SaveOptions.KeepExpiry): only `touch` renews it. Caller holds
 // d.changeMu, not d.mu nor the node's lock.
-func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, pending, replace, gone bool) (bool, syscall.Errno) {
+func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, state sessionState) (bool, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.failed != 0 {
@@ -79,11 +72,11 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 	if !h.written {
 		return false, 0 // bash's close of a dup'ed descriptor, or a writer that only read
 	}
-	if gone {
+	if state.gone() {
 		d.log.Warn("save refused: the session was removed or renamed while open", "session", key)
 		return false, syscall.ESTALE
 	}
-	opt := store.SaveOptions{KeepExpiry: true, MustCreate: pending && !replace}
+	opt := store.SaveOptions{KeepExpiry: true, MustCreate: state.mustCreate()}
 	if !opt.MustCreate {
 		opt.IfMatch = d.baseVersion(h.opener, key)
 	}
@@ -115,13 +108,4 @@ func (d *rootDir) saveHandle(ctx context.Context, h *sessionHandle, key string, 
 	d.log.Info("session saved", "session", key, "created", saved.Created)
 	h.written = false
 	return true, 0
-}
-
-// unshadow makes a key renamed away to a backup name visible again; the
-// backup stays as a plain scratch file. Caller holds d.mu.
-func (d *rootDir) unshadow(key string) {
-	if e := d.shadow[key]; e != nil {
-		e.shadowOf = ""
-		delete(d.shadow, key)
-	}
 }

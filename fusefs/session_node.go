@@ -23,10 +23,8 @@ type sessionNode struct {
 
 	mu      sync.Mutex
 	key     string
-	pending bool      // not in the store yet (or, with replace, hidden behind a backup rename)
-	replace bool      // pending over a shadowed session: the commit replaces it, keeping its expiry
-	created time.Time // shown as mtime while pending
-	gone    bool      // unlinked, or replaced by a rename: commits fail with ESTALE
+	state   sessionState // changed only by its methods (session_state.go)
+	created time.Time    // shown as mtime while pending
 	writers []*sessionHandle
 	dropped bool // handed back to the kernel (inodebudget.go), not looked up since
 }
@@ -41,14 +39,22 @@ var (
 func (n *sessionNode) isCommitted(key string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.key == key && !n.pending && !n.gone
+	return n.key == key && n.state == stateStored
 }
 
-// state returns the key and whether the node is still pending, under lock.
-func (n *sessionNode) state() (key string, pending, gone bool) {
+// snapshot returns the key and the state, under lock.
+func (n *sessionNode) snapshot() (key string, state sessionState) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.key, n.pending, n.gone
+	return n.key, n.state
+}
+
+// markGone makes the node's commits fail (ESTALE) instead of resurrecting
+// a deleted or replaced session.
+func (n *sessionNode) markGone() {
+	n.mu.Lock()
+	n.state = n.state.removed()
+	n.mu.Unlock()
 }
 
 // dirtyWriter returns the open writer whose buffer the file's size is, if
@@ -78,12 +84,12 @@ func (n *sessionNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.At
 // busy is true while the node is pending or has an open writer: its
 // attributes must not be cached then.
 func (n *sessionNode) fillAttr(ctx context.Context, out *fuse.Attr) (busy bool, _ syscall.Errno) {
-	key, pending, gone := n.state()
-	if gone {
+	key, state := n.snapshot()
+	if state.gone() {
 		return false, syscall.ESTALE
 	}
 	var meta store.Meta
-	if pending {
+	if state.pending() {
 		n.mu.Lock()
 		meta.ModTime = n.created
 		n.mu.Unlock()
@@ -104,16 +110,13 @@ func (n *sessionNode) fillAttrFrom(meta store.Meta, out *fuse.Attr) (busy bool) 
 	n.mu.Lock()
 	if w := n.dirtyWriter(); w != nil {
 		size = w.size()
-	} else if n.pending && len(n.writers) > 0 {
+	} else if n.state.pending() && len(n.writers) > 0 {
 		size = n.writers[len(n.writers)-1].size()
 	}
-	busy = n.pending || len(n.writers) > 0
+	busy = n.state.pending() || len(n.writers) > 0
 	n.mu.Unlock()
 	n.root.ownAttr(out, syscall.S_IFREG|0o666)
-	out.Size = uint64(size)
-	mt := meta.ModTime
-	out.SetTimes(&mt, &mt, &mt)
-	out.Blksize = 4096
+	fileExtent(out, uint64(size), meta.ModTime)
 	return busy
 }
 
@@ -154,8 +157,11 @@ func (n *sessionNode) truncate(ctx context.Context, f fs.FileHandle, size uint64
 	}
 	// Nobody has the file open: a truncate on its own could only commit a
 	// cut-off document. Accept the no-op, refuse the rest.
-	key, pending, _ := n.state()
-	if pending {
+	key, state := n.snapshot()
+	switch {
+	case state.gone():
+		return syscall.ESTALE
+	case state.pending():
 		return syscall.EINVAL
 	}
 	meta, err := n.root.liveMeta(ctx, key)
@@ -172,12 +178,15 @@ func (n *sessionNode) truncate(ctx context.Context, f fs.FileHandle, size uint64
 func (n *sessionNode) touch(ctx context.Context, mtime time.Time) syscall.Errno {
 	ctx = uninterruptible(ctx)
 	n.mu.Lock()
-	key, pending := n.key, n.pending
-	if pending {
+	key, state := n.key, n.state
+	if state.pending() {
 		n.created = mtime
 	}
 	n.mu.Unlock()
-	if pending {
+	switch {
+	case state.gone():
+		return syscall.ESTALE
+	case state.pending():
 		return 0
 	}
 	d := n.root
@@ -219,11 +228,11 @@ func (n *sessionNode) open(ctx context.Context, flags uint32) (*sessionHandle, s
 	}
 	h := &sessionHandle{node: n, write: write, append: flags&syscall.O_APPEND != 0, max: n.root.opt.MaxSessionSize,
 		opener: n.root.callerProc(ctx)}
-	key, pending, gone := n.state()
+	key, state := n.snapshot()
 	switch {
-	case gone:
+	case state.gone():
 		return nil, syscall.ESTALE
-	case pending:
+	case state.pending():
 		var doc []byte
 		n.mu.Lock()
 		if len(n.writers) > 0 && flags&syscall.O_TRUNC == 0 {
@@ -301,8 +310,7 @@ func (n *sessionNode) release(h *sessionHandle) {
 			break
 		}
 	}
-	if n.pending && len(n.writers) == 0 && d.pending[n.key] == n {
-		delete(d.pending, n.key)
-		n.gone = true
+	if n.state.pending() && len(n.writers) == 0 && d.ns.abandon(n.key, n) {
+		n.state = n.state.removed()
 	}
 }

@@ -141,7 +141,7 @@ func (u *userDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	d.changeMu.Lock()
 	defer d.changeMu.Unlock()
 	d.mu.Lock()
-	busy := d.shadow[key] != nil || d.pending[key] != nil
+	busy := d.ns.busy(key)
 	d.mu.Unlock()
 	if busy {
 		return syscall.EBUSY // being edited at the top level
@@ -159,9 +159,5 @@ func (u *userDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 func (d *rootDir) shadowedKeys() map[string]bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	hidden := make(map[string]bool, len(d.shadow))
-	for key := range d.shadow {
-		hidden[key] = true
-	}
-	return hidden
+	return d.ns.hidden(false)
 }

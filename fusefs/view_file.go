@@ -77,7 +77,7 @@ func inView(d *rootDir, e store.Entry, kind viewKind, now time.Time) bool {
 	case kindExpired:
 		return d.expired(e, now)
 	case kindInvalid:
-		return isInvalid(e)
+		return d.showsInvalid(e, now)
 	}
 	return false
 }
@@ -102,16 +102,14 @@ func (v *viewFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrO
 // viewFileAttr fills the attributes of a view file from its entry.
 func (d *rootDir) viewFileAttr(e store.Entry, kind viewKind, out *fuse.Attr) {
 	d.ownAttr(out, syscall.S_IFREG|0o444)
-	out.Size = uint64(e.Size)
+	size := e.Size
 	if kind == kindInvalid {
-		out.Size = uint64(min(e.RawSize, maxInvalidShown))
+		size = min(e.RawSize, maxInvalidShown)
 		if errors.Is(e.Err, store.ErrTooLarge) {
-			out.Size = 0 // the store does not read it (Open shows nothing)
+			size = 0 // the store does not read it (Open shows nothing)
 		}
 	}
-	mt := e.ModTime
-	out.SetTimes(&mt, &mt, &mt)
-	out.Blksize = 4096
+	fileExtent(out, uint64(size), e.ModTime)
 }
 
 // Setattr - FUSE call: view files are read-only.

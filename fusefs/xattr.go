@@ -122,11 +122,11 @@ var (
 
 // xattrs are the node's attributes now; none while it is being created.
 func (n *sessionNode) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
-	key, pending, gone := n.state()
+	key, state := n.snapshot()
 	switch {
-	case gone:
+	case state.gone():
 		return nil, syscall.ESTALE
-	case pending:
+	case state.pending():
 		return nil, 0
 	}
 	meta, err := n.root.liveMeta(ctx, key)
@@ -138,23 +138,35 @@ func (n *sessionNode) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call (only with Options.XAttrs).
 func (n *sessionNode) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	if !strings.HasPrefix(attr, "user.sessionfs.") {
-		return 0, syscall.ENODATA // security.*, system.posix_acl_*: no store call
-	}
-	attrs, e := n.xattrs(ctx)
-	if e != 0 {
-		return 0, e
-	}
-	return getXattr(attrs, attr, dest)
+	return getXattrOf(ctx, n.xattrs, attr, dest)
 }
 
 // Listxattr - FUSE call.
 func (n *sessionNode) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	attrs, e := n.xattrs(ctx)
+	return listXattrOf(ctx, n.xattrs, dest)
+}
+
+// getXattrOf answers a Getxattr from the attributes attrs returns; names
+// outside user.sessionfs. (security.*, system.posix_acl_*) are ENODATA
+// without asking.
+func getXattrOf(ctx context.Context, attrs func(context.Context) ([]xattr, syscall.Errno), name string, dest []byte) (uint32, syscall.Errno) {
+	if !strings.HasPrefix(name, "user.sessionfs.") {
+		return 0, syscall.ENODATA
+	}
+	list, e := attrs(ctx)
 	if e != 0 {
 		return 0, e
 	}
-	return listXattr(attrs, dest)
+	return getXattr(list, name, dest)
+}
+
+// listXattrOf answers a Listxattr from the attributes attrs returns.
+func listXattrOf(ctx context.Context, attrs func(context.Context) ([]xattr, syscall.Errno), dest []byte) (uint32, syscall.Errno) {
+	list, e := attrs(ctx)
+	if e != 0 {
+		return 0, e
+	}
+	return listXattr(list, dest)
 }
 
 // xattrs of a view file: a session's for .expired, the reason for .invalid.
@@ -171,21 +183,10 @@ func (v *viewFile) xattrs(ctx context.Context) ([]xattr, syscall.Errno) {
 
 // Getxattr - FUSE call.
 func (v *viewFile) Getxattr(ctx context.Context, attr string, dest []byte) (_ uint32, status syscall.Errno) {
-	if !strings.HasPrefix(attr, "user.sessionfs.") {
-		return 0, syscall.ENODATA
-	}
-	attrs, e := v.xattrs(ctx)
-	if e != 0 {
-		return 0, e
-	}
-	return getXattr(attrs, attr, dest)
+	return getXattrOf(ctx, v.xattrs, attr, dest)
 }
 
 // Listxattr - FUSE call.
 func (v *viewFile) Listxattr(ctx context.Context, dest []byte) (_ uint32, status syscall.Errno) {
-	attrs, e := v.xattrs(ctx)
-	if e != 0 {
-		return 0, e
-	}
-	return listXattr(attrs, dest)
+	return listXattrOf(ctx, v.xattrs, dest)
 }

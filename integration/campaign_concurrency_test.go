@@ -18,7 +18,7 @@ import (
 	"github.com/sessionfs/sessionfs/integration/mounttest"
 )
 
-// TestCampaignConcurrency (issue 6, campaign 2): Django processes save the
+// TestCampaignConcurrency: Django processes save the
 // same sessions in a loop (loop_save) and another Django loads them
 // (loop_load), while readers cat them through the mount and editors cp new
 // versions over them, for a set duration. Zero torn reads (every cat is one

@@ -18,7 +18,7 @@ import (
 	"github.com/sessionfs/sessionfs/store"
 )
 
-// TestCampaignCrashMount (issue 6, campaign 1): several writers cp whole
+// TestCampaignCrashMount: several writers cp whole
 // sessions through the mount while the mount process is killed with
 // SIGKILL at random points. After every kill each backing file decodes
 // (store, and Django 3.2 in one batch), holds exactly one write, leftover
@@ -107,7 +107,7 @@ func crashWriter(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, ke
 	}
 }
 
-// TestCampaignCrashGCRevoke (issue 6, campaign 1): SIGKILL `sessionfs gc`
+// TestCampaignCrashGCRevoke: SIGKILL `sessionfs gc`
 // and `sessionfs revoke` after a random delay within a run over a large
 // directory. Every remaining file stays valid, gc removes only expired
 // sessions, revoke only that user's; a run to completion finishes the job.

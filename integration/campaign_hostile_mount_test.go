@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sessionfs/sessionfs/integration/campaign"
 	"github.com/sessionfs/sessionfs/integration/harness"
@@ -55,59 +54,11 @@ func TestCampaignHostileMount(t *testing.T) {
 	want := pretty(t, baseSession)
 	for round := 0; round < rounds; round++ {
 		for _, c := range cases {
-			hostileMountCase(t, tl, e, c, pid, want, round)
+			runHostileCase(t, e, c, fmt.Sprintf("%s/%d", c.name, round), pid, want, mountMemLimit)
 		}
 	}
 	hwm, _ := campaign.VmHWM(pid)
 	t.Logf("%d rounds of %d hostile mount cases; mount peak RSS %d MiB (buffer budget %d MiB)", rounds, len(cases), hwm>>20, mountBufferBudget>>20)
-}
-
-// hostileMountCase runs one case of the table and checks what every case
-// must leave as it was.
-func hostileMountCase(t *testing.T, tl *campaign.Tally, e *hostileEnv, c hostileCase, pid int, want string, round int) {
-	m := e.m
-	t.Run(fmt.Sprintf("%s/%d", c.name, round), func(t *testing.T) {
-		e.t = t
-		tl.Faults.Add(1)
-		tl.Operations.Add(1)
-		if c.plant != nil {
-			c.plant(e)
-		}
-		before, err := campaign.Snapshot(m.Backing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan string, 1)
-		go func() { done <- c.run(e) }()
-		select {
-		case msg := <-done:
-			if msg != "" {
-				tl.Problem("%s: %s", c.name, msg)
-			}
-		case <-time.After(cmdTimeout):
-			tl.Problem("%s: hung for %v", c.name, cmdTimeout)
-			return
-		}
-		tl.Checked.Add(1)
-		after, err := campaign.Snapshot(m.Backing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := campaign.SnapshotDiff(before, after); d != "" && !c.changes {
-			tl.Problem("%s changed the backing directory: %s", c.name, d)
-		}
-		if got, err := os.ReadFile(m.File(e.key)); err != nil || string(got) != want {
-			tl.Problem("after %s the mount no longer serves %s as it was: %v %.100q", c.name, e.key, err, got)
-			if err := writeThrough(m.File(e.key), []byte(baseSession), os.O_TRUNC); err != nil {
-				t.Fatalf("restoring %s: %v", e.key, err)
-			}
-		}
-		hwm, err := campaign.VmHWM(pid)
-		if err != nil || hwm > mountMemLimit {
-			tl.Problem("after %s the mount's peak memory is %d MiB (%v), limit %d MiB", c.name, hwm>>20, err, mountMemLimit>>20)
-		}
-		t.Logf("mount peak RSS after %s: %d MiB", c.name, hwm>>20)
-	})
 }
 
 // validPrefixed is a JSON object followed by spaces up to n bytes: what

@@ -43,7 +43,7 @@ type hostileCase struct {
 // memLimit bounds the mount process's peak resident set over the whole table.
 const memLimit = 300 << 20
 
-// TestCampaignHostile (issue 6, campaign 4): hostile names, contents,
+// TestCampaignHostile: hostile names, contents,
 // backing-directory plants and codec inputs. Each gets its error, the
 // backing directory does not change where nothing should, the mount keeps
 // serving, its memory stays bounded, and nothing hangs.
@@ -63,50 +63,61 @@ func TestCampaignHostile(t *testing.T) {
 	}
 	want := pretty(t, baseSession)
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e.t = t
-			tl.Faults.Add(1)
-			tl.Operations.Add(1)
-			if c.plant != nil {
-				c.plant(e)
-			}
-			before, err := campaign.Snapshot(m.Backing)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan string, 1)
-			go func() { done <- c.run(e) }()
-			select {
-			case msg := <-done:
-				if msg != "" {
-					tl.Problem("%s: %s", c.name, msg)
-				}
-			case <-time.After(cmdTimeout):
-				tl.Problem("%s: hung for %v", c.name, cmdTimeout)
-				return
-			}
-			tl.Checked.Add(1)
-			after, err := campaign.Snapshot(m.Backing)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := campaign.SnapshotDiff(before, after); d != "" && !c.changes {
-				tl.Problem("%s changed the backing directory: %s", c.name, d)
-			}
-			if got, err := os.ReadFile(m.File(e.key)); err != nil || string(got) != want {
-				tl.Problem("after %s the mount no longer serves %s as it was: %v %.100q", c.name, e.key, err, got)
-				// Put it back, so one finding does not fail every later case.
-				if err := writeThrough(m.File(e.key), []byte(baseSession), os.O_TRUNC); err != nil {
-					t.Fatalf("restoring %s: %v", e.key, err)
-				}
-			}
-			if hwm, err := campaign.VmHWM(pid); err != nil || hwm > memLimit {
-				tl.Problem("after %s the mount's peak memory is %d MiB (%v), limit %d MiB", c.name, hwm>>20, err, memLimit>>20)
-			}
-		})
+		runHostileCase(t, e, c, c.name, pid, want, memLimit)
 	}
 	hwm, _ := campaign.VmHWM(pid)
 	t.Logf("%d hostile cases; mount peak RSS %d MiB", len(cases), hwm>>20)
+}
+
+// runHostileCase runs case c of a table as subtest name, and checks what
+// every case must leave as it was: the backing directory (unless c changes
+// it), the mount serving e.key as want, and the mount's peak resident set
+// under limit. Nothing may hang.
+func runHostileCase(t *testing.T, e *hostileEnv, c hostileCase, name string, pid int, want string, limit int64) {
+	m, tl := e.m, e.tl
+	t.Run(name, func(t *testing.T) {
+		e.t = t
+		tl.Faults.Add(1)
+		tl.Operations.Add(1)
+		if c.plant != nil {
+			c.plant(e)
+		}
+		before, err := campaign.Snapshot(m.Backing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan string, 1)
+		go func() { done <- c.run(e) }()
+		select {
+		case msg := <-done:
+			if msg != "" {
+				tl.Problem("%s: %s", c.name, msg)
+			}
+		case <-time.After(cmdTimeout):
+			tl.Problem("%s: hung for %v", c.name, cmdTimeout)
+			return
+		}
+		tl.Checked.Add(1)
+		after, err := campaign.Snapshot(m.Backing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := campaign.SnapshotDiff(before, after); d != "" && !c.changes {
+			tl.Problem("%s changed the backing directory: %s", c.name, d)
+		}
+		if got, err := os.ReadFile(m.File(e.key)); err != nil || string(got) != want {
+			tl.Problem("after %s the mount no longer serves %s as it was: %v %.100q", c.name, e.key, err, got)
+			// Put it back, so one finding does not fail every later case.
+			if err := writeThrough(m.File(e.key), []byte(baseSession), os.O_TRUNC); err != nil {
+				t.Fatalf("restoring %s: %v", e.key, err)
+			}
+		}
+		hwm, err := campaign.VmHWM(pid)
+		if err != nil || hwm > limit {
+			tl.Problem("after %s the mount's peak memory is %d MiB (%v), limit %d MiB", c.name, hwm>>20, err, limit>>20)
+		}
+		t.Logf("mount peak RSS after %s: %d MiB", c.name, hwm>>20)
+	})
 }
 
 // writeThrough writes data to path through the mount as one open, writes of

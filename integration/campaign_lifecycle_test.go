@@ -16,7 +16,7 @@ import (
 	"github.com/sessionfs/sessionfs/integration/mounttest"
 )
 
-// TestCampaignLifecycle (issue 6, campaign 6): the mount's life cycle under
+// TestCampaignLifecycle: the mount's life cycle under
 // faults. Each step gives a clear error and loses nothing already saved.
 func TestCampaignLifecycle(t *testing.T) {
 	mounttest.Require(t)

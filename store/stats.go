@@ -134,11 +134,11 @@ func newStatsCounter(s Store, now time.Time) *statsCounter {
 // add counts one Scan entry.
 func (c *statsCounter) add(e Entry) {
 	c.st.Bytes += e.RawSize
-	switch {
-	case e.Err != nil:
+	switch StateOf(c.store, e, c.now) {
+	case StateInvalid:
 		c.st.Invalid++
 		c.st.Problems[Problem(e.Err)]++
-	case c.store.Expired(e, c.now):
+	case StateExpired:
 		c.st.Expired++
 	default:
 		c.st.Sessions++

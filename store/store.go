@@ -142,6 +142,31 @@ type Removal struct {
 	JSON    []byte // its session JSON when it decoded
 }
 
+// Encoding is how a save with these options encodes: opt.Encode when set,
+// else def (the backend's configured encoding).
+func (opt SaveOptions) Encoding(def codec.EncodeOptions) codec.EncodeOptions {
+	if opt.Encode != nil {
+		return *opt.Encode
+	}
+	return def
+}
+
+// Judge applies RemoveIf's rules to r, the version a backend has just
+// read: when match refuses it, r keeps none of its bytes; in a dry run, a
+// match is reported removed. done reports that r is the answer; otherwise
+// the backend deletes that version if it is still unchanged.
+func (r *Removal) Judge(match func(Entry) bool, dryRun bool) (done bool) {
+	if !match(r.Entry) {
+		r.Raw = nil
+		return true
+	}
+	if dryRun {
+		r.Removed = true
+		return true
+	}
+	return false
+}
+
 // ClearOptions modify ClearExpired.
 type ClearOptions struct {
 	DryRun bool // remove nothing: ClearResult lists what would be removed

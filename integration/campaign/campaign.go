@@ -1,4 +1,4 @@
-// Package campaign holds what the reliability campaigns of issue 6 share:
+// Package campaign holds what the reliability campaigns share:
 // their size (flags and the SESSIONFS_STRESS long form), a tally of what
 // each campaign did and found, and the report file `make stress` prints as
 // one table.

@@ -2,11 +2,12 @@ package cachestore
 
 import (
 	"hash/maphash"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/metacache"
 )
 
 // facts are what decoding one stored value tells, whatever its key's TTL:
@@ -29,53 +30,41 @@ type facts struct {
 // while the server runs), and the TTL is not part of the facts: a renewal
 // that keeps the value keeps the entry.
 //
-// A mount may list a million sessions, so the common entry (a user id
-// that is a small number, no decode error) is a 32-byte pointer-free slot
-// holding a 64-bit hash of key and version. Slots live in fixed-size
-// chunks that never move (growing copies nothing) and are found through an
-// open-addressing index of uint32s: about 40 bytes a session, none of
-// which the collector scans. Other user ids and errors sit in small side
-// maps. A collision of two hashes (seeded per process, so not chosen by
-// whoever writes the cache) could only show one listing stale figures:
-// Load, RemoveIf and every write decode what they act on.
+// The common entry (no decode error) is a 32-byte slot of
+// store/internal/metacache outside the Go heap, found by a 64-bit hash of
+// key and version; a value that does not decode is a wide entry. A
+// collision of two hashes (seeded per process, so not chosen by whoever
+// writes the cache) could only show one listing stale figures: Load,
+// RemoveIf and every write decode what they act on.
 type metaCache struct {
-	mu     sync.Mutex
-	seed   maphash.Seed
-	index  []uint32 // linear probing: slot number + 1; 0 is empty
-	chunks [][]metaSlot
-	n      int               // slots in use: slot i is chunks[i>>chunkBits][i&chunkMask]
-	users  map[uint64]string // user ids that are not small numbers
-	errs   map[uint64]error
-	gen    uint8 // generation of the latest Scan, for sweeping
+	c    *metacache.Cache[uint64, valueSlot, wideFacts]
+	seed maphash.Seed
+	gen  atomic.Uint32 // generation of the latest Scan, for sweeping
 }
 
-type metaSlot struct {
-	hash   uint64 // of key and version
+// valueSlot is what a slot keeps besides the hash and user id: 16 bytes.
+type valueSlot struct {
 	expiry int64  // unix nanoseconds of the expiry last reported (stableExpiry); 0 none
-	size   uint32 // pretty JSON length
-	user   uint32 // the user id itself with slotUserNumber, else 0
+	size   uint32 // pretty JSON length, below 1<<31; the top bit: compressed
 	age    uint32 // seconds; 0 unknown
-	seen   uint8  // generation of the last Scan that saw it
-	bits   uint8
 }
 
-const (
-	slotUserNumber = 1 << iota // user holds the user id
-	slotUserWide               // the user id is in users
-	slotCompressed
-	slotErr // the error is in errs
+const slotCompressed = 1 << 31
 
-	chunkBits    = 12
-	chunkMask    = 1<<chunkBits - 1
-	minIndexSize = 64
+// wideFacts is an entry that does not fit a slot: facts with an error, or
+// figures out of a slot's range.
+type wideFacts struct {
+	version Version
+	facts   facts
+	expiry  int64
+}
 
-	// maxCached bounds the entries: past it the cache starts again empty
-	// (a Scan sweeps what it did not see, but Stat alone never does).
-	maxCached = 8 << 20
-)
+// maxCached bounds the entries: past it the cache starts again empty (a
+// Scan sweeps what it did not see, but Stat alone never does).
+const maxCached = 8 << 20
 
 func newMetaCache() *metaCache {
-	return &metaCache{seed: maphash.MakeSeed(), users: map[uint64]string{}, errs: map[uint64]error{}}
+	return &metaCache{c: metacache.New[uint64, valueSlot, wideFacts](), seed: maphash.MakeSeed()}
 }
 
 func (mc *metaCache) hash(key string, v Version) uint64 {
@@ -86,130 +75,53 @@ func (mc *metaCache) hash(key string, v Version) uint64 {
 	return h.Sum64()
 }
 
-func (mc *metaCache) slot(i int) *metaSlot { return &mc.chunks[i>>chunkBits][i&chunkMask] }
-
-// find returns the slot of hash h, or nil.
-func (mc *metaCache) find(h uint64) *metaSlot {
-	if len(mc.index) == 0 {
-		return nil
-	}
-	mask := uint64(len(mc.index) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		n := mc.index[i]
-		if n == 0 {
-			return nil
-		}
-		if s := mc.slot(int(n - 1)); s.hash == h {
-			return s
-		}
-	}
-}
-
-// insert adds a slot for a hash find did not find.
-func (mc *metaCache) insert(s metaSlot) {
-	if len(mc.chunks) == mc.n>>chunkBits {
-		mc.chunks = append(mc.chunks, make([]metaSlot, 1<<chunkBits))
-	}
-	*mc.slot(mc.n) = s
-	mc.n++
-	if mc.n*4 > len(mc.index)*3 {
-		mc.reindex()
-		return
-	}
-	mc.place(s.hash, mc.n)
-}
-
-func (mc *metaCache) place(h uint64, number int) {
-	mask := uint64(len(mc.index) - 1)
-	i := h & mask
-	for mc.index[i] != 0 {
-		i = (i + 1) & mask
-	}
-	mc.index[i] = uint32(number)
-}
-
-// reindex rebuilds the index for the slots in use, at most 3/4 full.
-func (mc *metaCache) reindex() {
-	size := minIndexSize
-	for size*3 < mc.n*4+4 {
-		size *= 2
-	}
-	mc.index = make([]uint32, size)
-	for i := 0; i < mc.n; i++ {
-		mc.place(mc.slot(i).hash, i+1)
-	}
-}
-
-func (mc *metaCache) reset() {
-	mc.index, mc.chunks, mc.n = nil, nil, 0
-	mc.users, mc.errs = map[uint64]string{}, map[uint64]error{}
-}
-
 // get returns the facts of key's version v, marking them seen by scan
 // generation gen (0: not a scan).
-func (mc *metaCache) get(key string, v Version, gen uint8) (facts, bool) {
+func (mc *metaCache) get(key string, v Version, gen uint32) (facts, bool) {
 	if v.IsZero() {
 		return facts{}, false
 	}
-	h := mc.hash(key, v)
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	s := mc.find(h)
-	if s == nil {
-		return facts{}, false
+	s, user, ok := mc.c.Get(mc.hash(key, v), gen, func(*valueSlot) bool { return true })
+	if ok {
+		return facts{size: int64(s.size &^ slotCompressed), userID: user, compressed: s.size&slotCompressed != 0,
+			age: time.Duration(s.age) * time.Second}, true
 	}
-	if gen != 0 {
-		s.seen = gen
-	}
-	f := facts{size: int64(s.size), age: time.Duration(s.age) * time.Second, compressed: s.bits&slotCompressed != 0}
-	switch {
-	case s.bits&slotUserNumber != 0:
-		f.userID = uitoa(s.user)
-	case s.bits&slotUserWide != 0:
-		f.userID = mc.users[h]
-	}
-	if s.bits&slotErr != 0 {
-		f.err = mc.errs[h]
-	}
-	return f, true
+	w, ok := mc.c.GetWide(key, gen, func(w *wideFacts) bool { return w.version == v })
+	return w.facts, ok
 }
 
 // put remembers the facts of key's version v (seen by scan gen, or 0).
-func (mc *metaCache) put(key string, v Version, f facts, gen uint8) {
+func (mc *metaCache) put(key string, v Version, f facts, gen uint32) {
 	if v.IsZero() {
 		return
 	}
+	if mc.c.Len() >= maxCached {
+		mc.c.Release()
+	}
 	h := mc.hash(key, v)
-	s := metaSlot{hash: h, size: uint32(min(f.size, 1<<32-1)), seen: gen}
-	if secs := f.age / time.Second; secs > 0 && secs < 1<<32 {
-		s.age = uint32(secs)
+	// The same value again: its TTL reading stays as reported.
+	var expiry int64
+	mc.c.Update(h, func(s *valueSlot) { expiry = s.expiry })
+	mc.c.UpdateWide(key, func(w *wideFacts) {
+		if w.version == v {
+			expiry = w.expiry
+		}
+	})
+	e := metacache.Entry[uint64, valueSlot, wideFacts]{Key: key, K: h, Packed: true}
+	if f.err == nil && f.size >= 0 && f.size < slotCompressed {
+		e.InSlot, e.User = true, f.userID
+		e.V = valueSlot{expiry: expiry, size: uint32(f.size)}
+		if f.compressed {
+			e.V.size |= slotCompressed
+		}
+		if secs := f.age / time.Second; secs > 0 && secs < 1<<32 {
+			e.V.age = uint32(secs)
+		}
+	} else {
+		f.userID = metacache.CloneString(f.userID)
+		e.W = wideFacts{version: v, facts: f, expiry: expiry}
 	}
-	if f.compressed {
-		s.bits |= slotCompressed
-	}
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	delete(mc.users, h)
-	delete(mc.errs, h)
-	if n, ok := smallDecimal(f.userID); ok {
-		s.user, s.bits = n, s.bits|slotUserNumber
-	} else if f.userID != "" {
-		mc.users[h] = f.userID
-		s.bits |= slotUserWide
-	}
-	if f.err != nil {
-		mc.errs[h] = f.err
-		s.bits |= slotErr
-	}
-	if old := mc.find(h); old != nil {
-		s.expiry = old.expiry // the same value: its TTL reading stays as reported
-		*old = s
-		return
-	}
-	if mc.n >= maxCached {
-		mc.reset()
-	}
-	mc.insert(s)
+	mc.c.Put(e, gen)
 }
 
 // stableExpiry is the expiry to report for key's version v, read now as
@@ -222,20 +134,24 @@ func (mc *metaCache) stableExpiry(key string, v Version, fresh time.Time) time.T
 	if v.IsZero() || fresh.IsZero() {
 		return fresh
 	}
-	h := mc.hash(key, v)
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	s := mc.find(h)
-	if s == nil {
-		return fresh
-	}
-	if s.expiry != 0 {
-		if d := fresh.Sub(time.Unix(0, s.expiry)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
-			return time.Unix(0, s.expiry)
+	out := fresh
+	stable := func(reported *int64) {
+		if *reported != 0 {
+			if d := fresh.Sub(time.Unix(0, *reported)); d <= 1500*time.Millisecond && d >= -1500*time.Millisecond {
+				out = time.Unix(0, *reported)
+				return
+			}
 		}
+		*reported = fresh.UnixNano()
 	}
-	s.expiry = fresh.UnixNano()
-	return fresh
+	if !mc.c.Update(mc.hash(key, v), func(s *valueSlot) { stable(&s.expiry) }) {
+		mc.c.UpdateWide(key, func(w *wideFacts) {
+			if w.version == v {
+				stable(&w.expiry)
+			}
+		})
+	}
+	return out
 }
 
 // setExpiry records the expiry a write of key's version v set (exactly
@@ -245,82 +161,29 @@ func (mc *metaCache) setExpiry(key string, v Version, expiry time.Time) {
 	if v.IsZero() || expiry.IsZero() {
 		return
 	}
-	h := mc.hash(key, v)
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	if s := mc.find(h); s != nil {
-		s.expiry = expiry.UnixNano()
+	if !mc.c.Update(mc.hash(key, v), func(s *valueSlot) { s.expiry = expiry.UnixNano() }) {
+		mc.c.UpdateWide(key, func(w *wideFacts) {
+			if w.version == v {
+				w.expiry = expiry.UnixNano()
+			}
+		})
 	}
 }
 
 // startScan begins a scan generation.
-func (mc *metaCache) startScan() uint8 {
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	mc.gen++
-	if mc.gen == 0 {
-		mc.gen = 1
+func (mc *metaCache) startScan() uint32 {
+	for {
+		if gen := mc.gen.Add(1); gen != 0 {
+			return gen
+		}
 	}
-	return mc.gen
 }
 
 // sweep drops what a complete scan of generation gen did not see, unless
-// another scan has started since (it may not have seen everything yet):
-// the slots kept move down, and the index is rebuilt.
-func (mc *metaCache) sweep(gen uint8) {
-	mc.mu.Lock()
-	defer mc.mu.Unlock()
-	if mc.gen != gen {
-		return
-	}
-	kept := 0
-	for i := 0; i < mc.n; i++ {
-		s := *mc.slot(i)
-		if s.seen != gen {
-			delete(mc.users, s.hash)
-			delete(mc.errs, s.hash)
-			continue
-		}
-		*mc.slot(kept) = s
-		kept++
-	}
-	if kept == mc.n {
-		return
-	}
-	mc.n = kept
-	mc.chunks = mc.chunks[:(kept+chunkMask)>>chunkBits]
-	if last := kept & chunkMask; last != 0 {
-		clear(mc.chunks[len(mc.chunks)-1][last:])
-	}
-	mc.reindex()
-}
-
-// smallDecimal parses a user id that is the canonical decimal text of a
-// uint32 ("42", not "042" or "+42"), which can be stored as the number.
-func smallDecimal(s string) (uint32, bool) {
-	if len(s) == 0 || len(s) > 10 || len(s) > 1 && s[0] == '0' {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(s[i]-'0')
-	}
-	return uint32(n), n < 1<<32
-}
-
-func uitoa(n uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
+// another scan has started since (it may not have seen everything yet).
+func (mc *metaCache) sweep(gen uint32) {
+	if mc.gen.Load() == gen {
+		mc.c.Sweep(gen)
 	}
 }
 

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/parallel"
 )
 
 // get reads key's value. Besides the client's errors, a value it could
@@ -123,7 +122,7 @@ func (s *Store) Scan(ctx context.Context, fn func(store.Entry) error) error {
 
 // entries turns a batch of items into Scan entries, decoding what the
 // metadata cache does not know with one worker per CPU.
-func (s *Store) entries(ctx context.Context, batch []Item, gen uint8) []store.Entry {
+func (s *Store) entries(ctx context.Context, batch []Item, gen uint32) []store.Entry {
 	now := s.cfg.Now()
 	out := make([]store.Entry, len(batch))
 	var todo []int
@@ -138,24 +137,12 @@ func (s *Store) entries(ctx context.Context, batch []Item, gen uint8) []store.En
 		}
 		todo = append(todo, i)
 	}
-	workers := min(runtime.NumCPU(), (len(todo)+15)/16)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				n := int(next.Add(1) - 1)
-				if n >= len(todo) {
-					return
-				}
-				it := batch[todo[n]]
-				_, f := s.decode(it)
-				s.meta.put(it.Key, it.Version, f, gen)
-				out[todo[n]] = s.entry(it, f, now)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(ctx, len(todo), min(runtime.NumCPU(), (len(todo)+15)/16), func(n int) {
+		it := batch[todo[n]]
+		_, f := s.decode(it)
+		s.meta.put(it.Key, it.Version, f, gen)
+		out[todo[n]] = s.entry(it, f, now)
+	})
 	return out
 }
 

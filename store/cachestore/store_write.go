@@ -242,12 +242,7 @@ func (s *Store) RemoveIf(ctx context.Context, key string, dryRun bool, match fun
 			js, f := s.decode(it)
 			r = store.Removal{Entry: s.entry(it, f, s.cfg.Now()), JSON: js, Raw: it.Value}
 		}
-		if !match(r.Entry) {
-			r.Raw = nil
-			return r, nil
-		}
-		if dryRun {
-			r.Removed = true
+		if r.Judge(match, dryRun) {
 			return r, nil
 		}
 		err = s.c.DeleteIf(ctx, key, it.Version)

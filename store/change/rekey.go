@@ -179,10 +179,10 @@ func rekeyEntry(ctx context.Context, st store.Store, e store.Entry, target codec
 
 // rekeySkip says why an entry is not re-signed, if it is not.
 func rekeySkip(st store.Store, e store.Entry, now time.Time) (string, bool) {
-	switch {
-	case e.Err != nil:
+	switch store.StateOf(st, e, now) {
+	case store.StateInvalid:
 		return "invalid: " + store.Problem(e.Err), true
-	case st.Expired(e, now):
+	case store.StateExpired:
 		return "expired", true
 	}
 	return "", false

@@ -18,7 +18,7 @@ func SetSessionCodec(s *Sessions, c interface {
 }
 
 // CacheLen is the number of sessions s's metadata cache holds.
-func CacheLen(s *Sessions) int { return s.cache.len() }
+func CacheLen(s *Sessions) int { return s.cache.Len() }
 
 // ParseDisplayKey is parseDisplayKey, for its test.
 var ParseDisplayKey = parseDisplayKey

@@ -106,7 +106,7 @@ func (s *Sessions) Config() SessionConfig { return s.cfg }
 
 // Close closes the database and releases the metadata cache.
 func (s *Sessions) Close() error {
-	s.cache.release()
+	s.cache.Release()
 	return s.db.Close()
 }
 

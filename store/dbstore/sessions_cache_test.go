@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/metacache"
 )
 
 func cacheMeta(i int) store.Meta {
@@ -35,7 +36,7 @@ func cacheMeta(i int) store.Meta {
 // of the index): a listing of a million sessions keeps it under 80 MiB and
 // adds next to nothing to the heap the collector paces on.
 func TestMetaCacheCompact(t *testing.T) {
-	if size := unsafe.Sizeof(cacheSlot{}); size != 64 {
+	if size := unsafe.Sizeof(metacache.PackedKey{}) + 8 + unsafe.Sizeof(rowSlot{}); size != 64 {
 		t.Errorf("a cache slot is %d bytes", size)
 	}
 	const n = 200_000
@@ -44,7 +45,7 @@ func TestMetaCacheCompact(t *testing.T) {
 		metas[i] = cacheMeta(i)
 	}
 	mc := newMetaCache()
-	defer mc.release()
+	defer mc.Release()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -53,10 +54,7 @@ func TestMetaCacheCompact(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	mapped := len(mc.imem)
-	for _, mem := range mc.cmem {
-		mapped += len(mem)
-	}
+	mapped, _ := mc.Footprint()
 	if mapped == 0 {
 		t.Fatal("nothing mapped outside the heap")
 	}
@@ -85,16 +83,16 @@ func TestMetaCacheCompact(t *testing.T) {
 		m := store.Meta{Key: metas[i].Key, Version: metas[i].Version}
 		mc.lookup(&m, 2)
 	}
-	mc.sweep(2)
-	if got := mc.len(); got != n/2 {
+	mc.Sweep(2)
+	if got := mc.Len(); got != n/2 {
 		t.Errorf("after a sweep: %d entries, want %d", got, n/2)
 	}
-	if got := len(mc.users.byName); got != 25 { // the user ids of the even entries
+	if _, got := mc.Footprint(); got != 25 { // the user ids of the even entries
 		t.Errorf("%d interned user ids", got)
 	}
-	mc.sweep(3)
-	if mc.len() != 0 || len(mc.users.byName) != 0 {
-		t.Errorf("after sweeping everything: %d entries, %d user ids", mc.len(), len(mc.users.byName))
+	mc.Sweep(3)
+	if _, users := mc.Footprint(); mc.Len() != 0 || users != 0 {
+		t.Errorf("after sweeping everything: %d entries, %d user ids", mc.Len(), users)
 	}
 }
 
@@ -102,7 +100,7 @@ func TestMetaCacheCompact(t *testing.T) {
 // characters) are kept whole, keyed by key and version alike.
 func TestMetaCacheWide(t *testing.T) {
 	mc := newMetaCache()
-	defer mc.release()
+	defer mc.Release()
 	long := cacheMeta(7)
 	long.Key = "k" + long.Key + "0123456" // 40 characters, Django's column
 	mc.put(long, nil, 1)
@@ -123,7 +121,7 @@ func TestMetaCacheWide(t *testing.T) {
 	if _, ok := mc.lookup(&probe, 0); ok {
 		t.Errorf("the old version's error survived a new version")
 	}
-	if mc.len() != 2 {
-		t.Errorf("%d entries", mc.len())
+	if mc.Len() != 2 {
+		t.Errorf("%d entries", mc.Len())
 	}
 }

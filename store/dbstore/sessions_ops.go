@@ -31,12 +31,7 @@ func (s *Sessions) RemoveIf(ctx context.Context, key string, dryRun bool, match 
 		}
 		sessionJSON, meta, decErr := s.decodeRow(cur)
 		r := store.Removal{Entry: store.Entry{Meta: meta, Err: decErr}, JSON: sessionJSON, Raw: s.rawOf(cur)}
-		if !match(r.Entry) {
-			r.Raw = nil
-			return r, nil
-		}
-		if dryRun {
-			r.Removed = true
+		if r.Judge(match, dryRun) {
 			return r, nil
 		}
 		err = s.db.DeleteIf(ctx, key, cur.Version)

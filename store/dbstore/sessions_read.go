@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/parallel"
 )
 
 // Stat returns key's Meta (also of a row under a key that is not
@@ -101,21 +100,9 @@ func (s *Sessions) entries(ctx context.Context, page []Row, gen uint32) ([]store
 	out := make([]store.Entry, len(page))
 	found := make([]decoded, len(page))
 	fresh := make([]bool, len(page))
-	workers := min(runtime.NumCPU(), len(page))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(page) || ctx.Err() != nil {
-					return
-				}
-				out[i], found[i], fresh[i] = s.lookupOrDecode(page[i], gen)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(ctx, len(page), runtime.NumCPU(), func(i int) {
+		out[i], found[i], fresh[i] = s.lookupOrDecode(page[i], gen)
+	})
 	batch := found[:0]
 	for i, d := range found {
 		if fresh[i] {
@@ -150,7 +137,7 @@ func (s *Sessions) Scan(ctx context.Context, fn func(store.Entry) error) error {
 		return nil
 	})
 	if err == nil && s.gen.Load() == gen {
-		s.cache.sweep(gen) // a complete scan, and no other one started meanwhile
+		s.cache.Sweep(gen) // a complete scan, and no other one started meanwhile
 	}
 	return err
 }

@@ -112,7 +112,7 @@ func TestCacheFollowsDeletesAndReplacements(t *testing.T) {
 		t.Errorf("after replacement: format %v, want legacy (stale cache?)", m.Info.Format)
 	}
 	scanAll(t, s)
-	if n := s.cache.len(); n != 1 {
+	if n := s.cache.Len(); n != 1 {
 		t.Errorf("cache holds %d entries after a full scan of 1 file", n)
 	}
 }
@@ -134,8 +134,8 @@ func TestCacheMemoryPerSession(t *testing.T) {
 	runtime.GC()
 	perEntry := float64(residentBytes(t)-rssBefore) / n
 	t.Logf("%.0f resident bytes per cached session", perEntry)
-	if mc.len() != n {
-		t.Fatalf("%d entries, want %d", mc.len(), n)
+	if mc.Len() != n {
+		t.Fatalf("%d entries, want %d", mc.Len(), n)
 	}
 	if perEntry > 200 {
 		t.Errorf("%.0f bytes per cached session, want <= 200", perEntry)
@@ -230,7 +230,7 @@ func TestCacheMatchesModel(t *testing.T) {
 				model[key] = w
 			}
 		case r < 91:
-			mc.sweep(gen)
+			mc.Sweep(gen)
 			for k, w := range model {
 				if w.seen != gen {
 					delete(model, k)
@@ -243,8 +243,8 @@ func TestCacheMatchesModel(t *testing.T) {
 			for _, k := range keys {
 				check(k)
 			}
-			if mc.len() != len(model) {
-				t.Fatalf("len %d, want %d", mc.len(), len(model))
+			if mc.Len() != len(model) {
+				t.Fatalf("len %d, want %d", mc.Len(), len(model))
 			}
 		}
 	}
@@ -280,9 +280,9 @@ func TestCacheMemoryMillion(t *testing.T) {
 	grown := residentBytes(t) - rssBefore
 	perEntry := float64(grown) / n
 	t.Logf("%.1f resident bytes per cached session (%d sessions, %.1f MiB; Go heap in use %.1f MiB)",
-		perEntry, mc.len(), float64(grown)/(1<<20), float64(heap.HeapInuse)/(1<<20))
-	if mc.len() != n {
-		t.Fatalf("%d entries, want %d", mc.len(), n)
+		perEntry, mc.Len(), float64(grown)/(1<<20), float64(heap.HeapInuse)/(1<<20))
+	if mc.Len() != n {
+		t.Fatalf("%d entries, want %d", mc.Len(), n)
 	}
 	if perEntry > 100 {
 		t.Errorf("%.1f bytes per cached session, want <= 100 (1,000,000 sessions in well under 150 MiB)", perEntry)

@@ -47,12 +47,7 @@ func (s *FileStore) RemoveIf(ctx context.Context, key string, dryRun bool, match
 			sessionJSON, meta, decErr := s.decodeFile(key, id, data)
 			r = store.Removal{Entry: store.Entry{Meta: meta, Err: decErr}, JSON: sessionJSON, Raw: data}
 		}
-		if !match(r.Entry) {
-			r.Raw = nil
-			return r, nil
-		}
-		if dryRun {
-			r.Removed = true
+		if r.Judge(match, dryRun) {
 			return r, nil
 		}
 		removed, err := s.deleteIfUnchanged(key, id.version())

@@ -33,11 +33,7 @@ func (s *FileStore) Save(ctx context.Context, key string, sessionJSON []byte, op
 	if err := s.checkKey(key); err != nil {
 		return store.Saved{}, err
 	}
-	enc := s.cfg.Encode
-	if opt.Encode != nil {
-		enc = *opt.Encode
-	}
-	data, err := s.codec.Encode(sessionJSON, enc)
+	data, err := s.codec.Encode(sessionJSON, opt.Encoding(s.cfg.Encode))
 	if err != nil {
 		return store.Saved{}, fmt.Errorf("session %s: encoding: %w", key, err)
 	}

@@ -8,10 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/parallel"
 )
 
 // scanBatch is how many directory entries a Scan reads and decodes at a
@@ -69,7 +68,7 @@ func (s *FileStore) Scan(ctx context.Context, fn func(store.Entry) error) error 
 		}
 	}
 	if s.gen.Load() == gen {
-		s.cache.sweep(gen) // a complete scan, and no other one started meanwhile
+		s.cache.Sweep(gen) // a complete scan, and no other one started meanwhile
 	}
 	return nil
 }
@@ -77,24 +76,9 @@ func (s *FileStore) Scan(ctx context.Context, fn func(store.Entry) error) error 
 // fillEntries computes the Meta (or Err) of every entry of a batch, with up
 // to workers goroutines.
 func (s *FileStore) fillEntries(ctx context.Context, batch []store.Entry, types []fs.FileMode, gen uint32, workers int) {
-	if len(batch) == 0 {
-		return
-	}
-	workers = min(workers, len(batch))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(batch) || ctx.Err() != nil {
-					return
-				}
-				batch[i] = s.entry(batch[i].Key, types[i], gen)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(ctx, len(batch), workers, func(i int) {
+		batch[i] = s.entry(batch[i].Key, types[i], gen)
+	})
 }
 
 // entry is one Scan item: from the cache when the file is unchanged, else
