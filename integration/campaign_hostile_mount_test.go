@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sessionfs/sessionfs/integration/campaign"
 	"github.com/sessionfs/sessionfs/integration/harness"
@@ -76,10 +77,14 @@ func bigSession(n int) []byte {
 	return []byte(`{"big": "` + strings.Repeat("x", n) + `"}`)
 }
 
-// mountLogHas is "" when the mount's log holds s, else a description.
+// mountLogHas is "" when the mount's log holds s, else a description. The
+// mount writes the line before it answers the operation, but the log comes
+// through a pipe this process copies on its own time: it gets a moment.
 func mountLogHas(e *hostileEnv, s string) string {
-	if !strings.Contains(e.m.Stderr(), s) {
-		return fmt.Sprintf("the mount's log does not say %q", s)
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(e.m.Stderr(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Sprintf("the mount's log does not say %q", s)
+		}
 	}
 	return ""
 }
