@@ -52,7 +52,7 @@ const (
 
 // settingsFlags are the shared settings, in the order the help lists them.
 func settingsFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagSecretKeyFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FILE"},
 			Usage: "file holding SECRET_KEY (one trailing newline dropped); or set $" + envSecretKey},
 		&cli.StringFlag{Name: flagFallbacksFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FALLBACKS_FILE"},
@@ -89,7 +89,7 @@ func settingsFlags() []cli.Flag {
 			Usage: "append one JSON line per change (put, rm, gc, revoke, rekey; the mount's writes) to `FILE` (created 0600)"},
 		&cli.BoolFlag{Name: flagAuditLogContent, Category: auditCategory, EnvVars: []string{"SESSIONFS_AUDIT_LOG_CONTENT"},
 			Usage: "also log session contents (before and after) in the audit log; off by default: sessions hold personal data"},
-	}
+	}, cacheSettingsFlags()...)
 }
 
 // setting returns the context to read shared setting name from. A flag on
@@ -170,6 +170,10 @@ func commandLevel(flags []cli.Flag) []cli.Flag {
 			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
 			out[i] = &cp
 		case *cli.BoolFlag:
+			cp := *f
+			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
+			out[i] = &cp
+		case *cli.StringSliceFlag:
 			cp := *f
 			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
 			out[i] = &cp
