@@ -216,7 +216,7 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 		unmountServer(srv, mnt, log)
 	}()
 
-	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
+	log.Info("mounted", "mountpoint", mnt, "backing", backing, "store", st.Describe().Location, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
 		"uid", uid, "gid", gid, "umask", fmt.Sprintf("%04o", umask), "max_buffer_memory", opt.MaxBufferMemory,
 		"xattrs", opt.XAttrs, "audit_log", settingString(c, flagAuditLog))
 	switch others := umask&0o077 != 0o077; {
@@ -226,7 +226,12 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	case !opt.AllowOther && others:
 		log.Warn("--umask " + fmt.Sprintf("%04o", umask) + " opens the mount to its group or others, but without --allow-other the kernel lets only the mounting user in")
 	}
-	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, backing, mnt, mnt)
+	// A server-side store has no backing directory: the line names its location.
+	where := backing
+	if where == "" {
+		where = st.Describe().Location
+	}
+	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, where, mnt, mnt)
 	if banner != "" {
 		fmt.Print(banner)
 	}
