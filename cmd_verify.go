@@ -14,7 +14,7 @@ import (
 // verifyCommand is `sessionfs verify`.
 func verifyCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "verify",
+		Name: "verify",
 		Usage: "decode every session; list bad signatures and corrupt files (exit 0 all good, 2 bad signatures, 3 corrupt), " +
 			"and for cached_db the cache copies Django serves instead of their rows (exit 6)",
 		Flags: []cli.Flag{
