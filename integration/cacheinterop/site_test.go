@@ -127,6 +127,42 @@ func (s *site) load(key string) json.RawMessage {
 	return out[0]
 }
 
+// loads is what Django loads for each key, in one Django process; nil for
+// a key Django finds no session under.
+func (s *site) loads(keys ...string) map[string]json.RawMessage {
+	s.t.Helper()
+	var out []json.RawMessage
+	s.django("load", keys, &out)
+	m := map[string]json.RawMessage{}
+	for i, k := range keys {
+		if i < len(out) && string(out[i]) != "null" {
+			m[k] = out[i]
+		}
+	}
+	return m
+}
+
+// want checks that Django loads exactly want for each key ("" for none),
+// in one Django process.
+func (s *site) want(what string, want map[string]string) {
+	s.t.Helper()
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	got := s.loads(keys...)
+	for _, k := range keys {
+		switch g, ok := got[k]; {
+		case want[k] == "" && ok:
+			s.t.Fatalf("%s: Django still loads session %s: %s", what, k, g)
+		case want[k] != "" && !ok:
+			s.t.Fatalf("%s: Django loads no session %s, want %s", what, k, want[k])
+		case want[k] != "":
+			sameSession(s.t, what+": "+k, g, []byte(want[k]))
+		}
+	}
+}
+
 // wantLoad checks that Django loads exactly want for key.
 func (s *site) wantLoad(what, key, want string) {
 	s.t.Helper()
