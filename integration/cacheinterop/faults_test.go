@@ -227,3 +227,50 @@ func TestMemcachedWithoutListing(t *testing.T) {
 	}
 	s.want("after sed -i and rm by name", map[string]string{keys[0]: `{"_auth_user_id": "9", "n": 2}`, keys[1]: ""})
 }
+
+// TestRevokeRemovesWhatARequestInFlightPutBack: Django's cache save is a
+// GET then a SET; a request that loaded the session before revoke removed
+// it saves it back afterwards. revoke looks again, removes it again, and
+// says so; Django then loads nothing.
+func TestRevokeRemovesWhatARequestInFlightPutBack(t *testing.T) {
+	srv := cachetest.Redis(t)
+	s := &site{t: t, dj: harness.RequireDjango(t, "4.2"), url: "redis://" + srv.Addr + "/7", backend: "django.core.cache.backends.redis.RedisCache"}
+	key := s.create(`{"_auth_user_id": "42", "step": 1}`)[0]
+	dir := t.TempDir()
+	loaded, goOn := filepath.Join(dir, "loaded"), filepath.Join(dir, "go")
+	request := make(chan error, 1)
+	go func() {
+		request <- s.runDjango("slow_modify", map[string]any{"key": key, "set": map[string]any{"step": 2}, "loaded": loaded, "go": goOn}, nil)
+	}()
+	waitFor(t, "Django's request to load the session", func() bool { _, err := os.Stat(loaded); return err == nil })
+
+	revoke := make(chan result, 1)
+	go func() { revoke <- s.cli("", "revoke", "--user", "42") }()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 7})
+	defer rdb.Close()
+	waitFor(t, "revoke to remove the session", func() bool {
+		n, err := rdb.Exists(context.Background(), ":1:django.contrib.sessions.cache"+key).Result()
+		return err == nil && n == 0
+	})
+	// The request saves now, after the removal: the session is back.
+	if err := os.WriteFile(goOn, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-request; err != nil {
+		t.Fatal(err)
+	}
+	out := <-revoke
+	if out.code != 0 || !strings.Contains(out.stderr, "session "+key+" came back") || !strings.Contains(out.stderr, "1 came back and were removed again") {
+		t.Fatalf("revoke: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	s.want("after revoke", map[string]string{key: ""})
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
