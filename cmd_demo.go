@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -12,13 +13,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/dbstore"
 )
 
 // demoCommand is `sessionfs demo`.
 func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "demo",
-		Usage:  "mount ./mnt over ./.sessions with a development key and a few demo sessions (make run)",
+		Usage:  "mount ./mnt over ./.sessions with a development key and a few demo sessions (make run); with --session-engine db, over a SQLite table in .sessions/db.sqlite3",
 		Flags:  mountFlags(),
 		Action: demoAction,
 	}
@@ -29,13 +31,29 @@ const (
 	demoBacking = ".sessions"
 	demoKeyFile = ".sessions.key"
 	demoMount   = "mnt"
+	demoSQLite  = "db.sqlite3" // in demoBacking, for --session-engine db
 )
+
+// demoSQLiteDDL is the django_session table as `manage.py migrate` of
+// django.contrib.sessions creates it on SQLite (Django 1.11 to 5.2).
+var demoSQLiteDDL = []string{
+	`CREATE TABLE IF NOT EXISTS "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" datetime NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS "django_session_expire_date_a5c62663" ON "django_session" ("expire_date")`,
+}
 
 // demoAction prepares ./.sessions, a development secret key beside it
 // (0600, generated once) and ./mnt, adds a few sessions when the backing
 // directory is empty, and serves the mount like `mount`.
 func demoAction(c *cli.Context) error {
-	if !givenExplicitly(c, flagSessionFilePath) {
+	eng, err := parseEngine(settingString(c, flagSessionEngine))
+	if err != nil {
+		return err
+	}
+	if eng.Kind == engineDB {
+		if err := prepareDemoDB(c); err != nil {
+			return err
+		}
+	} else if !givenExplicitly(c, flagSessionFilePath) {
 		if err := os.MkdirAll(demoBacking, 0o700); err != nil {
 			return fmt.Errorf("demo backing directory: %w", err)
 		}
@@ -67,7 +85,42 @@ func demoAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return serve(c, st, mnt, demoBanner(st.Describe().Dir, mnt, keys))
+	return serve(c, st, mnt, demoBanner(st, mnt, keys))
+}
+
+// prepareDemoDB makes the demo's SQLite database, .sessions/db.sqlite3 with
+// Django's session table, unless a database is named, and points
+// --database-url at it.
+func prepareDemoDB(c *cli.Context) error {
+	if raw, _, err := databaseURL(c); err != nil || raw != "" {
+		return err
+	}
+	if _, ok := djangoDatabase(); ok {
+		return nil
+	}
+	if err := os.MkdirAll(demoBacking, 0o700); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(demoBacking, demoSQLite))
+	if err != nil {
+		return fmt.Errorf("demo database: %w", err)
+	}
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
+		return fmt.Errorf("demo database: %w", err)
+	} else {
+		f.Close()
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw")
+	if err != nil {
+		return fmt.Errorf("demo database %s: %w", path, err)
+	}
+	defer db.Close()
+	for _, stmt := range demoSQLiteDDL {
+		if _, err := db.ExecContext(c.Context, stmt); err != nil {
+			return fmt.Errorf("demo database %s: creating the session table: %w", path, err)
+		}
+	}
+	return c.Set(flagDatabaseURL, "sqlite:///"+path)
 }
 
 // ensureDemoKey writes a random development SECRET_KEY to path unless it exists.
@@ -124,24 +177,31 @@ func demoKey() string {
 	return string(b)
 }
 
-func demoBanner(backing, mnt string, keys []string) string {
+func demoBanner(st store.Store, mnt string, keys []string) string {
 	key := "KEY"
 	if len(keys) > 0 {
 		key = keys[0]
 	}
+	django := fmt.Sprintf(`Point Django at the backing directory to serve these sessions:
+  SESSION_ENGINE = "django.contrib.sessions.backends.file"
+  SESSION_FILE_PATH = %q
+`, absPath(st.Describe().Dir))
+	if db, ok := st.(*dbstore.Sessions); ok {
+		django = fmt.Sprintf(`The sessions are rows of %s; point Django at it to serve them:
+  SESSION_ENGINE = "django.contrib.sessions.backends.db"
+  DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": %q}}
+`, db.Describe().Location, db.DB().Config().Name)
+	}
+	secret := fmt.Sprintf("  SECRET_KEY = open(%q).read().strip()\n", absPath(demoKeyFile))
 	return fmt.Sprintf(`
 Try, in another shell:
-  ls -l %[2]s
-  cat %[2]s/%[3]s.json
-  sed -i 's/"dark"/"light"/' %[2]s/%[3]s.json     # edit in place; invalid JSON is refused (EINVAL)
-  vim %[2]s/%[3]s.json
-  rm %[2]s/%[3]s.json                               # logs that user out
-Point Django at the backing directory to serve these sessions:
-  SESSION_ENGINE = "django.contrib.sessions.backends.file"
-  SESSION_FILE_PATH = %[1]q
-  SECRET_KEY = open(%[4]q).read().strip()
-Ctrl-C unmounts.
-`, absPath(backing), mnt, key, absPath(demoKeyFile))
+  ls -l %[1]s
+  cat %[1]s/%[2]s.json
+  sed -i 's/"dark"/"light"/' %[1]s/%[2]s.json     # edit in place; invalid JSON is refused (EINVAL)
+  vim %[1]s/%[2]s.json
+  rm %[1]s/%[2]s.json                               # logs that user out
+%[3]s%[4]sCtrl-C unmounts.
+`, mnt, key, django, secret)
 }
 
 func absPath(p string) string {

@@ -109,6 +109,15 @@ func exitCode(err error) int {
 	case errors.Is(err, codec.ErrCorrupt), errors.Is(err, codec.ErrUnknownFormat), errors.Is(err, codec.ErrTooLarge),
 		errors.Is(err, store.ErrNotRegular), errors.Is(err, store.ErrTooLarge):
 		return exitCorrupt
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrReadOnly),
+		errors.Is(err, store.ErrPermission), errors.Is(err, store.ErrCreateRefused):
+		// A session store that cannot be used as asked (a database that is
+		// unreachable, refuses the login, lacks the table, is read-only, or
+		// whose table needs columns a new row cannot fill) is a
+		// configuration error, whatever the session in hand: before the
+		// session's own kinds, so a key that merely could not be read is
+		// not reported missing.
+		return exitError
 	case errors.Is(err, store.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, codec.ErrInvalidSession), errors.Is(err, codec.ErrUnsupportedValue),

@@ -56,7 +56,10 @@ func (v *viewFile) entry(ctx context.Context) (store.Entry, syscall.Errno) {
 func (d *rootDir) viewEntry(ctx context.Context, key string, kind viewKind) (store.Entry, syscall.Errno) {
 	meta, err := d.store.Stat(ctx, key)
 	e := store.Entry{Meta: meta, Err: err}
-	if err != nil && (errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidKey)) {
+	// A name that is no key is absent, unless the store has a row under a
+	// key Django would not make and this is its name (Meta then has the
+	// row's Version): that row belongs in .invalid.
+	if err != nil && (errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidKey) && meta.Version.IsZero()) {
 		return e, syscall.ENOENT
 	}
 	if !inView(d, e, kind, time.Now()) {

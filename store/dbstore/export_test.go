@@ -19,3 +19,6 @@ func SetSessionCodec(s *Sessions, c interface {
 
 // CacheLen is the number of sessions s's metadata cache holds.
 func CacheLen(s *Sessions) int { return s.cache.len() }
+
+// ParseDisplayKey is parseDisplayKey, for its test.
+var ParseDisplayKey = parseDisplayKey

@@ -52,7 +52,8 @@ type sessionCodec interface {
 //     writes expire_date as Django's get_expiry_date() would.
 //   - Rows whose key is not Django's shape are listed as undecodable
 //     entries (store.ErrInvalidKey), their key escaped for display
-//     (DisplayKey); no operation takes such a key.
+//     (DisplayKey); Stat, ReadRaw and RemoveIf take that name, no other
+//     operation does.
 //   - There is no must-create placeholder (Meta.Empty is never set) and no
 //     leftover of an interrupted save (ClearResult.Leftovers is empty).
 type Sessions struct {

@@ -18,7 +18,8 @@ import (
 // dryRun nothing is deleted.
 func (s *Sessions) RemoveIf(ctx context.Context, key string, dryRun bool, match func(store.Entry) bool) (store.Removal, error) {
 	if err := s.db.CheckKey(key); err != nil {
-		return store.Removal{}, err
+		// A row under a key Django would not make, named by its DisplayKey.
+		return s.removeInvalid(ctx, key, err, dryRun, match)
 	}
 	for range writeAttempts {
 		cur, err := s.row(ctx, key)

@@ -2,6 +2,7 @@ package dbstore
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -9,11 +10,16 @@ import (
 	"github.com/sessionfs/sessionfs/store"
 )
 
-// Stat returns key's Meta: the row is read, and decoded only when the
+// Stat returns key's Meta (also of a row under a key that is not
+// Django's shape, named by its DisplayKey, with an error wrapping
+// store.ErrInvalidKey): the row is read, and decoded only when the
 // metadata cache has nothing for its Version. A row that does not decode
 // is an error wrapping the codec's, with the row's Meta.
 func (s *Sessions) Stat(ctx context.Context, key string) (store.Meta, error) {
 	r, err := s.row(ctx, key)
+	if errors.Is(err, store.ErrInvalidKey) {
+		r, err = s.invalidRow(ctx, key, err)
+	}
 	if err != nil {
 		return store.Meta{Key: key}, err
 	}
@@ -37,10 +43,14 @@ func (s *Sessions) Load(ctx context.Context, key string) (*store.Session, error)
 	return &store.Session{Meta: meta, JSON: sessionJSON}, nil
 }
 
-// ReadRaw returns key's session_data and the row's Version; a row over the
+// ReadRaw returns key's session_data (key may be a DisplayKey, as for
+// Stat) and the row's Version; a row over the
 // size bound is store.ErrTooLarge.
 func (s *Sessions) ReadRaw(ctx context.Context, key string) ([]byte, store.Version, error) {
 	r, err := s.row(ctx, key)
+	if errors.Is(err, store.ErrInvalidKey) {
+		r, err = s.invalidRow(ctx, key, err)
+	}
 	if err != nil {
 		return nil, store.Version{}, err
 	}
