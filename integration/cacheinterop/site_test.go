@@ -34,6 +34,7 @@ type site struct {
 	options map[string]string
 	engine  string // cache (default) or cached_db
 	sqlite  string // cached_db: the SQLite database file
+	extra   []string // more settings flags (cached_db's database and secret key)
 }
 
 // djangoLocation is the LOCATION Django's backend takes for s.url.
@@ -204,7 +205,7 @@ func (s *site) args() []string {
 	for k, v := range s.options {
 		a = append(a, "--cache-option", k+"="+v)
 	}
-	return a
+	return append(a, s.extra...)
 }
 
 // result is one run of the binary.
