@@ -32,8 +32,8 @@ type site struct {
 	prefix  string
 	version int
 	options map[string]string
-	engine  string // cache (default) or cached_db
-	sqlite  string // cached_db: the SQLite database file
+	engine  string   // cache (default) or cached_db
+	sqlite  string   // cached_db: the SQLite database file
 	extra   []string // more settings flags (cached_db's database and secret key)
 }
 
