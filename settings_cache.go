@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/djangosettings"
 	"github.com/sessionfs/sessionfs/store"
 	"github.com/sessionfs/sessionfs/store/cacheddb"
 	"github.com/sessionfs/sessionfs/store/cachestore"
@@ -84,7 +85,10 @@ func readCacheURL(c *cli.Context) (string, error) {
 			flagCacheURL, envCacheURL, flagCacheURLFile)
 	}
 	if u == "" {
-		u = djangoCacheURL()
+		var err error
+		if u, err = djangoCacheURL(); err != nil {
+			return "", err
+		}
 	}
 	if u == "" {
 		return "", usageErrorf("SESSION_ENGINE %s needs the cache server: --%s, $%s or --%s (or --%s)",
@@ -125,6 +129,9 @@ func flagHasEnv(flags []cli.Flag, name string) bool {
 // readCacheSettings reads the cache settings; cachedDB picks cached_db's keys.
 func readCacheSettings(c *cli.Context, cachedDB bool) (cacheSettings, error) {
 	if err := applyDjangoSettings(c); err != nil {
+		return cacheSettings{}, err
+	}
+	if err := applyDjangoCache(c); err != nil {
 		return cacheSettings{}, err
 	}
 	raw, err := readCacheURL(c)
@@ -311,8 +318,81 @@ func openCacheStore(c *cli.Context, eng sessionEngine) (store.Store, error) {
 	return st, nil
 }
 
-// djangoCacheURL is the cache URL built from Django's CACHES, "" when not read.
-func djangoCacheURL() string { return "" }
+// djangoCache is CACHES[SESSION_CACHE_ALIAS] as read from Django, nil when not read.
+func djangoCache() *djangosettings.Cache {
+	djangoLoaded.Lock()
+	defer djangoLoaded.Unlock()
+	if djangoLoaded.settings == nil {
+		return nil
+	}
+	return djangoLoaded.settings.Cache
+}
 
-// djangoCachePassword is the cache password from Django's CACHES.
-func djangoCachePassword() string { return "" }
+// djangoCacheURL is the cache URL of Django's CACHES entry, "" when not read.
+// Django's Redis backends take the first LOCATION as the server they write
+// to (the others are replicas); a Memcached LOCATION is host:port, and
+// sessionfs reaches one Memcached server only.
+func djangoCacheURL() (string, error) {
+	dc := djangoCache()
+	if dc == nil || len(dc.Locations) == 0 {
+		return "", nil
+	}
+	loc := dc.Locations[0]
+	if client, err := codec.ParseCacheClient(dc.Backend); err != nil || client != codec.ClientMemcached {
+		return loc, nil
+	}
+	if len(dc.Locations) > 1 {
+		return "", usageErrorf("CACHES[%q] names %d Memcached servers; sessionfs reaches one server only (each client places keys its own way)",
+			dc.Alias, len(dc.Locations))
+	}
+	if strings.HasPrefix(loc, "unix:") || strings.HasPrefix(loc, "/") {
+		return "", usageErrorf("CACHES[%q]: a Memcached on a Unix socket is not served; give --%s memcached://host:port", dc.Alias, flagCacheURL)
+	}
+	return "memcached://" + loc, nil
+}
+
+// djangoCachePassword is the cache password of Django's OPTIONS.
+func djangoCachePassword() string {
+	if dc := djangoCache(); dc != nil {
+		return string(dc.Password)
+	}
+	return ""
+}
+
+// applyDjangoCache makes Django's CACHES entry the value of each cache
+// setting not given on the command line or in the environment. The URL
+// and the password are read where they are needed, never made flag values.
+func applyDjangoCache(c *cli.Context) error {
+	dc := djangoCache()
+	if dc == nil {
+		return nil
+	}
+	if dc.KeyFunction != "" && dc.KeyFunction != defaultKeyFunction {
+		return usageErrorf("CACHES[%q] KEY_FUNCTION %s is not served: sessionfs builds Django's default keys (KEY_PREFIX:VERSION:key) only",
+			dc.Alias, dc.KeyFunction)
+	}
+	values := []struct{ flag, value string }{
+		{flagCacheBackend, dc.Backend},
+		{flagCacheKeyPrefix, dc.KeyPrefix},
+		{flagCacheVersion, strconv.Itoa(dc.Version)},
+	}
+	if !givenExplicitly(c, flagCacheOption) {
+		names := make([]string, 0, len(dc.Options))
+		for k := range dc.Options {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			values = append(values, struct{ flag, value string }{flagCacheOption, fmt.Sprintf("%s=%v", k, dc.Options[k])})
+		}
+	}
+	for _, v := range values {
+		if v.value == "" || v.flag != flagCacheOption && givenExplicitly(c, v.flag) {
+			continue
+		}
+		if err := c.Set(v.flag, v.value); err != nil {
+			return fmt.Errorf("applying Django's CACHES to --%s: %w", v.flag, err)
+		}
+	}
+	return nil
+}
