@@ -218,6 +218,9 @@ func TestMemcachedWithoutListing(t *testing.T) {
 			t.Errorf("the mount lists %s over a Memcached without listing", n)
 		}
 	}
+	if out, err := exec.Command("cat", m.Dir+"/.stats.json").CombinedOutput(); err == nil || !strings.Contains(string(out), "not supported") {
+		t.Errorf(".stats.json over a Memcached without listing: %v: %s, want EOPNOTSUPP", err, out)
+	}
 	sh(t, `sed -i 's/"n": 1/"n": 2/' `+m.File(keys[0])+" && rm "+m.File(keys[1]))
 	if err := m.Stop(t); err != nil {
 		t.Fatal(err)
