@@ -2,6 +2,7 @@ package cacheinterop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -276,4 +277,58 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// TestWrongCachePassword: a refused login is a clear error naming the
+// server, never the password.
+func TestWrongCachePassword(t *testing.T) {
+	srv := cachetest.RedisWithPassword(t, "right-pw-93ab")
+	file := writeFile(t, t.TempDir(), "url", "redis://:wrong-pw-1c2d@"+srv.Addr+"/0\n")
+	out := run(t, "", "--session-engine", "cache", "--cache-url-file", file, "ls")
+	if out.code != 1 || !strings.Contains(out.stderr, "session store unavailable") || !strings.Contains(out.stderr, srv.Addr) ||
+		strings.Contains(out.stderr, "wrong-pw") {
+		t.Fatalf("ls with a wrong password: exit %d: %s", out.code, out.stderr)
+	}
+	// On the command line, the password is refused before anything is tried.
+	out = run(t, "", "--session-engine", "cache", "--cache-url", "redis://:right-pw-93ab@"+srv.Addr+"/0", "ls")
+	if out.code != 1 || !strings.Contains(out.stderr, "$CACHE_URL") || strings.Contains(out.stderr, "right-pw") {
+		t.Fatalf("ls with a password in argv: exit %d: %s", out.code, out.stderr)
+	}
+}
+
+// TestSessionGoneWhileAnEditorHoldsIt: a session whose key goes (its TTL
+// ends, or Django deletes it) while an editor has it open is not written
+// back: the close fails with ENOENT and the key stays absent.
+func TestSessionGoneWhileAnEditorHoldsIt(t *testing.T) {
+	srv := cachetest.Redis(t)
+	s := &site{t: t, dj: harness.RequireDjango(t, "4.2"), url: "redis://" + srv.Addr + "/10", backend: "django.core.cache.backends.redis.RedisCache"}
+	key := s.create(`{"_auth_user_id": "4", "n": 1}`)[0]
+	m := mounttest.Start(t, mounttest.Options{Args: s.args()})
+	f, err := os.OpenFile(m.File(key), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := make([]byte, 4096)
+	n, err := f.Read(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 10})
+	defer rdb.Close()
+	if err := rdb.Del(context.Background(), ":1:django.contrib.sessions.cache"+key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(strings.Replace(string(doc[:n]), `"n": 1`, `"n": 2`, 1)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("close after the key went: %v, want ENOENT", err)
+	}
+	if err := m.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Stderr(), "was deleted (or its TTL ended) after this process read it") {
+		t.Errorf("the mount's log does not say the session went:\n%s", m.Stderr())
+	}
+	s.want("after the refused save", map[string]string{key: ""})
 }
