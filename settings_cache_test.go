@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sessionfs/sessionfs/codec"
+	"github.com/sessionfs/sessionfs/djangosettings"
 	"github.com/sessionfs/sessionfs/store/cachestore"
 )
 
@@ -162,5 +163,51 @@ func TestFormatCacheWords(t *testing.T) {
 	}
 	if _, err := codec.ParseFormat("cache"); err == nil {
 		t.Fatal("format cache parsed as a format to write")
+	}
+}
+
+// withDjangoCache makes dc the CACHES entry read from Django for one test.
+func withDjangoCache(t *testing.T, dc *djangosettings.Cache) {
+	djangoLoaded.Lock()
+	old := djangoLoaded.settings
+	djangoLoaded.settings = &djangosettings.Settings{Cache: dc}
+	djangoLoaded.Unlock()
+	t.Cleanup(func() {
+		djangoLoaded.Lock()
+		djangoLoaded.settings = old
+		djangoLoaded.Unlock()
+	})
+}
+
+func TestCacheSettingsFromDjango(t *testing.T) {
+	withDjangoCache(t, &djangosettings.Cache{Alias: "default", Backend: "django_redis.cache.RedisCache",
+		Locations: []string{"redis://cache:6379/4", "redis://replica:6379/4"}, KeyPrefix: "shop", Version: 3,
+		Options: map[string]any{"COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor", "SOCKET_TIMEOUT": 5.0}, Password: []byte("pw")})
+	s, err := readCacheSettingsFrom(t, "probe")
+	if err != nil || s.Client.Location.Addr != "cache:6379" || s.Client.Location.DB != 4 || s.Client.Password != "pw" ||
+		s.Client.KeyPrefix != "shop" || s.Client.Version != 3 || s.Codec.Client != codec.ClientDjangoRedis || s.Codec.Compressor != codec.CompressZlib {
+		t.Fatalf("from Django: %+v, %v", s, err)
+	}
+	// Explicit settings win, each on its own.
+	s, err = readCacheSettingsFrom(t, "--cache-url", "redis://other:6379/1", "probe", "--cache-key-prefix", "mine", "--cache-option", "PICKLE_VERSION=2")
+	if err != nil || s.Client.Location.Addr != "other:6379" || s.Client.KeyPrefix != "mine" || s.Client.Version != 3 ||
+		s.Codec.Compressor != codec.CompressNone || s.Codec.Protocol != 2 {
+		t.Fatalf("flags over Django: %+v, %v", s, err)
+	}
+
+	withDjangoCache(t, &djangosettings.Cache{Alias: "sessions", Backend: "django.core.cache.backends.memcached.PyMemcacheCache",
+		Locations: []string{"mc1:11211", "mc2:11211"}, Version: 1})
+	if _, err := readCacheSettingsFrom(t, "probe"); err == nil || !strings.Contains(err.Error(), "names 2 Memcached servers") {
+		t.Fatalf("two Memcached servers: %v", err)
+	}
+	withDjangoCache(t, &djangosettings.Cache{Alias: "sessions", Backend: "django.core.cache.backends.memcached.PyMemcacheCache",
+		Locations: []string{"mc1:11211"}, Version: 1})
+	if s, err := readCacheSettingsFrom(t, "probe"); err != nil || s.Client.Location.Kind != cachestore.KindMemcached || s.Client.Location.Addr != "mc1:11211" {
+		t.Fatalf("one Memcached server: %+v, %v", s.Client.Location, err)
+	}
+	withDjangoCache(t, &djangosettings.Cache{Alias: "default", Backend: "django.core.cache.backends.redis.RedisCache",
+		Locations: []string{"redis://cache:6379/0"}, Version: 1, KeyFunction: "mysite.keys.tenant"})
+	if _, err := readCacheSettingsFrom(t, "probe"); err == nil || !strings.Contains(err.Error(), "KEY_FUNCTION mysite.keys.tenant is not served") {
+		t.Fatalf("custom KEY_FUNCTION: %v", err)
 	}
 }

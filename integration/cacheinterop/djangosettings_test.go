@@ -71,3 +71,36 @@ CACHES = {
 		t.Fatalf("a custom KEY_FUNCTION: exit %d: %s", refused.code, refused.stderr)
 	}
 }
+
+// TestDjangoSettingsCachedDB: --django-settings alone serves a cached_db
+// site: SESSION_ENGINE, DATABASES, SECRET_KEY and CACHES come from its
+// settings; rm removes the row and the cache copy.
+func TestDjangoSettingsCachedDB(t *testing.T) {
+	srv := cachetest.Redis(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db.sqlite3")
+	s := &site{t: t, dj: harness.RequireDjango(t, "3.2"), url: "redis://" + srv.Addr + "/11", backend: "django_redis.cache.RedisCache",
+		engine: "cached_db", sqlite: db}
+	keys := s.create(`{"_auth_user_id": "21", "a": 1}`, `{"_auth_user_id": "22", "b": 2}`)
+	pkg := filepath.Join(dir, "cdbsite")
+	if err := os.MkdirAll(pkg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pkg, "__init__.py", "")
+	writeFile(t, pkg, "settings.py", `SECRET_KEY = "`+djcacheSecret+`"
+INSTALLED_APPS = ["django.contrib.sessions", "django.contrib.contenttypes"]
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+USE_TZ = True
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "`+db+`"}}
+CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://`+srv.Addr+`/11"}}
+`)
+	base := []string{"--python", harness.SystemPython, "--django-project", dir, "--django-settings", "cdbsite.settings"}
+	out := run(t, "", append(base, "ls", "--json")...)
+	if out.code != 0 || !strings.Contains(out.stdout, keys[0]) || !strings.Contains(out.stdout, keys[1]) {
+		t.Fatalf("ls --json: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+	}
+	if out := run(t, "", append(base, "rm", keys[0])...); out.code != 0 {
+		t.Fatalf("rm: exit %d: %s", out.code, out.stderr)
+	}
+	s.want("after rm", map[string]string{keys[0]: "", keys[1]: `{"_auth_user_id": "22", "b": 2}`})
+}
