@@ -1,5 +1,6 @@
-// Command sessionfs shows and edits the sessions of Django's file session
-// backend: decoded, as JSON, from the command line and through a FUSE mount.
+// Command sessionfs shows and edits the sessions of Django's file and
+// database session backends: decoded, as JSON, from the command line and
+// through a FUSE mount.
 package main
 
 import (
@@ -40,7 +41,7 @@ func run(args []string) int {
 func newApp() *cli.App {
 	app := &cli.App{
 		Name:                 "sessionfs",
-		Usage:                "see and change the sessions of Django's file session backend",
+		Usage:                "see and change the sessions of Django's file and database session backends",
 		Flags:                settingsFlags(),
 		Commands:             commands(),
 		EnableBashCompletion: true,

@@ -248,16 +248,21 @@ func applyDjangoSettings(c *cli.Context) error {
 	}
 	s := djangoLoaded.settings
 	engine := s.SessionEngine
+	_, known := engines[engine]
 	switch {
 	case s.Backend != "":
 		// The backend its SessionStore is: a project's own subclass of
 		// Django's db store is served as db, its table read below.
-		if _, known := engines[engine]; !known {
+		if !known {
 			engine = s.Backend
 		}
-	case s.EngineError != "":
+	case s.EngineError != "" && known:
 		slog.Warn("cannot check SESSION_ENGINE; assuming Django's engine of that name and the default salt",
 			"engine", s.SessionEngine, "err", s.EngineError)
+	case s.EngineError != "":
+		slog.Warn("cannot check SESSION_ENGINE; assuming the file backend and the default salt",
+			"engine", s.SessionEngine, "err", s.EngineError)
+		engine = ""
 	}
 	if !givenExplicitly(c, flagSessionEngine) && engine != "" {
 		if err := c.Set(flagSessionEngine, engine); err != nil {

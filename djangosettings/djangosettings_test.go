@@ -3,6 +3,7 @@ package djangosettings
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,5 +205,54 @@ func TestTail(t *testing.T) {
 	}
 	if cap(tl.b) > 32 {
 		t.Errorf("tail holds %d bytes", cap(tl.b))
+	}
+}
+
+// TestReadDatabase: for the database backend, the session model's write
+// database (a router's choice), its table, USE_TZ and TIME_ZONE; the
+// password travels with the secret key and never shows in %v.
+func TestReadDatabase(t *testing.T) {
+	dir := startProject(t, `
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "relative.sqlite3"},
+    "sess": {"ENGINE": "django.db.backends.postgresql", "NAME": "site", "HOST": "/run/postgresql", "PORT": 5433,
+             "USER": "web", "PASSWORD": "pässword-9", "TIME_ZONE": "Europe/Paris",
+             "OPTIONS": {"sslmode": "require", "cursor_factory": object}},
+}
+class Router:
+    def db_for_write(self, model, **hints):
+        return "sess" if model._meta.app_label == "sessions" else None
+DATABASE_ROUTERS = ["mysite.settings.Router"]
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+USE_TZ = False
+TIME_ZONE = "Asia/Tokyo"
+`)
+	s, err := Read(context.Background(), Options{Module: "mysite.settings", Python: systemPython, Project: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Database
+	if s.Backend != "cached_db" || s.SessionTable != "django_session" || s.UseTZ || s.TimeZone != "Asia/Tokyo" || d == nil {
+		t.Fatalf("settings: %+v", s)
+	}
+	if d.Alias != "sess" || d.Engine != "django.db.backends.postgresql" || d.Name != "site" || d.Host != "/run/postgresql" ||
+		d.Port != "5433" || d.User != "web" || string(d.Password) != "pässword-9" || d.TimeZone != "Europe/Paris" ||
+		d.Options["sslmode"] != "require" || d.Options["cursor_factory"] != nil {
+		t.Errorf("database: %#v, password %q", *d, d.Password)
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v %#v %s", *d, *d, *d, *d), "pässword") {
+		t.Errorf("the password prints")
+	}
+
+	// Without routers: default; a relative SQLite NAME is the project's.
+	dir = startProject(t, `
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "relative.sqlite3"}}
+`)
+	s, err = Read(context.Background(), Options{Module: "mysite.settings", Python: systemPython, Project: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Backend != "db" || s.Database == nil || s.Database.Alias != "default" || s.Database.Name != filepath.Join(dir, "relative.sqlite3") || !s.UseTZ {
+		t.Errorf("default database: %+v %#v", s, s.Database)
 	}
 }

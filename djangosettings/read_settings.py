@@ -92,10 +92,15 @@ elif out["engine_error"] is None or "AppRegistryNotReady" in out["engine_error"]
             alias = router.db_for_write(model) or "default"
             d = connections[alias].settings_dict
             password = d.get("PASSWORD") or ""
+            name = str(d.get("NAME") or "")
+            if "sqlite" in (d.get("ENGINE") or "") and name and name != ":memory:" and not name.startswith("file:"):
+                # Relative to the site's working directory, which is
+                # the project directory here.
+                name = os.path.abspath(name)
             out["database"] = {
                 "alias": alias,
                 "engine": d.get("ENGINE") or "",
-                "name": str(d.get("NAME") or ""),
+                "name": name,
                 "host": str(d.get("HOST") or ""),
                 "port": str(d.get("PORT") or ""),
                 "user": str(d.get("USER") or ""),

@@ -34,15 +34,6 @@ func cacheSettingCases(t *testing.T) []settingCase {
 	}
 	redis := "CACHE_URL=redis://127.0.0.1:1/0"
 	return []settingCase{
-		{"session-engine", func(*testing.T) settingRun {
-			return settingRun{env: []string{"SESSION_ENGINE=signed_cookies"}, flag: []string{"--session-engine", "file"}, cmd: []string{"ls"},
-				effect: func(res cliResult) string {
-					if res.code == 0 {
-						return "flag"
-					}
-					return byStderr("\x00", "cannot be served")(res)
-				}}
-		}},
 		{"cache-url", run([]string{"CACHE_URL=memcached://127.0.0.1:1"}, []string{"--cache-url", "redis://127.0.0.1:1/7"},
 			byStderr("redis://127.0.0.1:1/7", "memcached://127.0.0.1:1"))},
 		{"cache-url-file", run([]string{"CACHE_URL_FILE=" + envURL}, []string{"--cache-url-file", flagURL},

@@ -139,13 +139,28 @@ SESSION_COOKIE_AGE = 3600
 	}
 }
 
-func TestOpsDjangoSettingsRefusesOtherEngines(t *testing.T) {
+// TestOpsDjangoSettingsDatabaseProject: startproject's default keeps
+// sessions in the database (SQLite db.sqlite3 beside manage.py). Before
+// `manage.py migrate` there is no database: the message says so; after it
+// the project's sessions are served with nothing but --django-settings.
+func TestOpsDjangoSettingsDatabaseProject(t *testing.T) {
 	project := startProject(t, "") // startproject's default: database sessions
 	res := runIn(t, project, nil, nil, "ls", "--django-settings", "mysite.settings", "--python", harness.SystemPython)
-	if res.code != 1 || !strings.Contains(res.stderr, "not the file backend") {
-		t.Errorf("a project with database sessions: exit %d, stderr %q", res.code, res.stderr)
+	if res.code != 1 || !strings.Contains(res.stderr, "manage.py migrate") || !strings.Contains(res.stderr, filepath.Join(project, "db.sqlite3")) {
+		t.Errorf("a project with database sessions, not migrated: exit %d, stderr %q", res.code, res.stderr)
 	}
 	if strings.Contains(res.stderr, "django-insecure-") {
 		t.Errorf("the error shows the project's SECRET_KEY: %q", res.stderr)
+	}
+	if out, err := exec.Command(harness.SystemPython, filepath.Join(project, "manage.py"), "migrate", "-v0").CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	put := runIn(t, project, nil, []byte(`{"written": "by sessionfs"}`), "put", "--create", "--django-settings", "mysite.settings", "--python", harness.SystemPython, "sfsdatabase00001")
+	if put.code != 0 {
+		t.Fatalf("put into the migrated project: exit %d: %s", put.code, put.stderr)
+	}
+	res = runIn(t, project, nil, nil, "show", "sfsdatabase00001", "--django-settings", "mysite.settings", "--python", harness.SystemPython)
+	if res.code != 0 || !strings.Contains(res.stdout, `"by sessionfs"`) {
+		t.Errorf("show: exit %d: %s%s", res.code, res.stdout, res.stderr)
 	}
 }

@@ -71,8 +71,11 @@ func TestDjangoCacheSitesThroughCLIAndMount(t *testing.T) {
 				t.Fatalf("ls --json lists %d sessions, want 4: %v", len(listed), listed)
 			}
 
-			// show is what Django loads.
+			// show is what Django loads, values JSON has no type for included.
 			sameSession(t, "show", []byte(s.mustCLI("", "show", a)), s.load(a))
+			rich := s.createRich(`{"flag": "old"}`)
+			richJSON := s.load(rich)
+			sameSession(t, "show of rich values", []byte(s.mustCLI("", "show", rich)), richJSON)
 
 			// put --keep-mtime: Django loads the new session; the TTL is
 			// kept (expires unchanged).
@@ -88,11 +91,11 @@ func TestDjangoCacheSitesThroughCLIAndMount(t *testing.T) {
 				LoggedInUsers int            `json:"logged_in_users"`
 				Serializers   map[string]int `json:"serializers"`
 			}
-			if err := json.Unmarshal([]byte(s.mustCLI("", "stats", "--json")), &st); err != nil || st.Sessions != 4 || st.LoggedInUsers != 3 ||
-				st.Serializers["pickle"] != 4 {
+			if err := json.Unmarshal([]byte(s.mustCLI("", "stats", "--json")), &st); err != nil || st.Sessions != 5 || st.LoggedInUsers != 3 ||
+				st.Serializers["pickle"] != 5 {
 				t.Fatalf("stats --json: %+v %v", st, err)
 			}
-			if out := s.cli("", "verify"); out.code != 0 || !strings.Contains(out.stderr, "4 sessions: 0 that do not decode") {
+			if out := s.cli("", "verify"); out.code != 0 || !strings.Contains(out.stderr, "5 sessions: 0 that do not decode") {
 				t.Fatalf("verify: exit %d: %s", out.code, out.stderr)
 			}
 
@@ -131,11 +134,18 @@ func TestDjangoCacheSitesThroughCLIAndMount(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameSession(t, "cat", catA, s.load(a))
+			catRich, err := os.ReadFile(m.File(rich))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameSession(t, "cat of rich values", catRich, richJSON)
 			sh(t, `sed -i 's/"n": 1/"n": 2/' `+m.File(a))
+			sh(t, `sed -i 's/"flag": "old"/"flag": "new"/' `+m.File(rich))
 			sh(t, "touch "+m.File(c))
 			sh(t, "rm "+m.File(b))
 			s.want("after sed -i, touch and rm in the mount", map[string]string{
-				a: `{"_auth_user_id": "42", "n": 2, "note": "caf\u00e9"}`, c: cLight, b: ""})
+				a: `{"_auth_user_id": "42", "n": 2, "note": "caf\u00e9"}`, c: cLight, b: "",
+				rich: strings.Replace(string(richJSON), `"flag": "old"`, `"flag": "new"`, 1)})
 			if _, err := os.Stat(m.File(b)); !os.IsNotExist(err) {
 				t.Fatalf("stat of the removed %s: %v", b, err)
 			}

@@ -116,6 +116,16 @@ func (s *site) create(data ...string) []string {
 	return keys
 }
 
+// createRich has Django create a session holding data and the values JSON
+// has no type for (Decimal, set, tuple, bytes, datetimes with and without
+// a zone, date, timedelta), and returns its key.
+func (s *site) createRich(data string) string {
+	s.t.Helper()
+	var keys []string
+	s.django("create", []map[string]any{{"data": json.RawMessage(data), "rich": true}}, &keys)
+	return keys[0]
+}
+
 // load is what Django loads for key, in sessionfs's tagged JSON; nil when
 // Django finds no session.
 func (s *site) load(key string) json.RawMessage {

@@ -103,6 +103,7 @@ func expiryLiteral(engine dbstore.Engine, t time.Time) string {
 // cp, rm, touch, .expired/, .by-user/ and .invalid/, and Django loads
 // exactly what the mount shows.
 func TestDBMount(t *testing.T) {
+	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -213,6 +214,7 @@ func testMount(t *testing.T, s *site) {
 // fail with EIO in bounded time, nothing hangs, and the mount serves again
 // once the server is back.
 func TestDBMountServerGone(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []dbstore.Engine{dbstore.PostgreSQL, dbstore.MySQL} {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -268,6 +270,7 @@ func TestDBMountServerGone(t *testing.T) {
 // refused with a clear message (the CLI and the mount), edits and removals
 // work and leave the other columns alone, revoke uses the user_id column.
 func TestDBUserSessionsTable(t *testing.T) {
+	t.Parallel()
 	for _, engine := range engines {
 		t.Run(engineName(engine), func(t *testing.T) {
 			t.Parallel()
@@ -315,4 +318,46 @@ func TestDBUserSessionsTable(t *testing.T) {
 			s.wantLoads(map[string]string{k1: "", k2: "", k3: string(edited)})
 		})
 	}
+}
+
+// TestDBReadOnlyDatabase: a database that refuses writes (here a role
+// whose transactions are read-only, as on a hot standby) is EROFS through
+// the mount and exit 1 saying so from the CLI; reading goes on.
+func TestDBReadOnlyDatabase(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, dbstore.PostgreSQL, siteOptions{})
+	key := keyOf("ro", 1)
+	s.db.AdminExec(t, fmt.Sprintf("ALTER ROLE %s SET default_transaction_read_only = on", s.db.User))
+	m := s.mount()
+	// A session written by the administrator, whose role writes.
+	s.db.AdminExec(t, fmt.Sprintf("INSERT INTO django_session VALUES ('%s', '%s', now() + interval '1 day')", key, encodeFor(t, m.SecretKey, `{"a": 1}`)))
+	sameJSON(t, "cat", mustShell(t, "cat "+m.File(key)), `{"a": 1}`)
+	src := filepath.Join(t.TempDir(), "edit.json")
+	for _, script := range []string{
+		fmt.Sprintf(`echo '{"a": 2}' > %s && cp %s %s`, src, src, m.File(key)),
+		"rm " + m.File(key),
+		"touch " + m.File(key),
+	} {
+		if _, errOut, err := shell(t, script); err == nil || !strings.Contains(errOut, "Read-only file system") {
+			t.Errorf("%s on a read-only database: %v %q, want EROFS", script, err, errOut)
+		}
+	}
+	if r := s.run(`{"a": 3}`, "put", key); r.code != 1 || !strings.Contains(r.stderr, "read-only") {
+		t.Errorf("put on a read-only database: exit %d, %q", r.code, r.stderr)
+	}
+	sameJSON(t, "cat after the refusals", mustShell(t, "cat "+m.File(key)), `{"a": 1}`)
+}
+
+// encodeFor is session_data for a session dict, signed with secret.
+func encodeFor(t *testing.T, secret, js string) string {
+	t.Helper()
+	c, err := codec.New(codec.Config{SecretKey: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Encode([]byte(js), codec.EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -59,6 +59,7 @@ func (s *site) fromDjango(t *testing.T, project, module, stdin string, args ...s
 // ago is expired to sessionfs only if it read TIME_ZONE (as UTC it would
 // have nine hours left).
 func TestDBFromDjangoSettings(t *testing.T) {
+	t.Parallel()
 	t.Run("sqlite/USE_TZ=False", func(t *testing.T) {
 		t.Parallel()
 		s := newSite(t, dbstore.SQLite, siteOptions{})
@@ -102,7 +103,7 @@ SECRET_KEY = %q
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": %q}, "sessions": %s}
 DATABASE_ROUTERS = ["routed_settings.SessionRouter"]
-SESSION_ENGINE = "db"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 class SessionRouter:
     def db_for_write(self, model, **hints):
@@ -129,6 +130,7 @@ class SessionRouter:
 // a SQLite database with Django's session table, seeds it, mounts it, and
 // Django configured as the banner says loads the sessions.
 func TestDBDemo(t *testing.T) {
+	t.Parallel()
 	dj := harness.RequireDjango(t, "3.2")
 	dir := t.TempDir()
 	m := startDemo(t, dir, "--session-engine", "db")
