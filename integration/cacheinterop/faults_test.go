@@ -332,3 +332,33 @@ func TestSessionGoneWhileAnEditorHoldsIt(t *testing.T) {
 	}
 	s.want("after the refused save", map[string]string{key: ""})
 }
+
+// TestDjangoSavesWhileAnEditorHoldsIt: Django saves a session an editor
+// has open; the editor's save is refused (EIO, a conflict), and Django's
+// save stays: no lost update.
+func TestDjangoSavesWhileAnEditorHoldsIt(t *testing.T) {
+	srv := cachetest.Redis(t)
+	s := &site{t: t, dj: harness.RequireDjango(t, "5.2"), url: "redis://" + srv.Addr + "/12", backend: "django.core.cache.backends.redis.RedisCache"}
+	key := s.create(`{"_auth_user_id": "4", "n": 1}`)[0]
+	m := mounttest.Start(t, mounttest.Options{Args: s.args()})
+	f, err := os.OpenFile(m.File(key), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := make([]byte, 4096)
+	n, err := f.Read(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.django("modify", []map[string]any{{"key": key, "set": map[string]any{"django": true}}}, nil)
+	if _, err := f.WriteAt([]byte(strings.Replace(string(doc[:n]), `"n": 1`, `"n": 2`, 1)), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close after Django saved meanwhile: %v, want EIO", err)
+	}
+	if err := m.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	s.want("after the refused save", map[string]string{key: `{"_auth_user_id": "4", "n": 1, "django": true}`})
+}
