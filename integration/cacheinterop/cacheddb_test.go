@@ -3,13 +3,14 @@ package cacheinterop
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionfs/sessionfs/integration/dbtest"
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/integration/mounttest"
 	"github.com/sessionfs/sessionfs/store/cachestore/cachetest"
@@ -24,15 +25,35 @@ const djcacheSecret = "cachestore-interop-secret-key-0123456789"
 // Django loads each change; a copy that differs from its row is what
 // verify (exit 6) and stats report.
 func TestCachedDBThroughCLIAndMount(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgresql"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testCachedDB(t, engine)
+		})
+	}
+}
+
+func testCachedDB(t *testing.T, engine string) {
 	srv := cachetest.Redis(t)
 	dir := t.TempDir()
 	keyFile := writeFile(t, dir, "secret", djcacheSecret+"\n")
 	db := filepath.Join(dir, "db.sqlite3")
-	s := &site{t: t, dj: harness.RequireDjango(t, "4.2"), url: "redis://" + srv.Addr + "/8", backend: "django.core.cache.backends.redis.RedisCache",
-		engine: "cached_db", sqlite: db, extra: []string{"--database-url", "sqlite:///" + db, "--secret-key-file", keyFile}}
+	redisDB := map[string]string{"sqlite": "8", "postgresql": "13"}[engine]
+	s := &site{t: t, dj: harness.RequireDjango(t, "4.2"), url: "redis://" + srv.Addr + "/" + redisDB, backend: "django.core.cache.backends.redis.RedisCache",
+		engine: "cached_db", extra: []string{"--secret-key-file", keyFile}}
+	if engine == "sqlite" {
+		s.sqlite = db
+		s.extra = append(s.extra, "--database-url", "sqlite:///"+db)
+	} else {
+		pg := dbtest.Postgres(t).NewDatabase(t)
+		s.djdb = pg.Django()
+		urlFile := writeFile(t, dir, "database-url", pg.URLWithPassword(false)+"\n")
+		s.extra = append(s.extra, "--database-url-file", urlFile)
+	}
 	keys := s.create(`{"_auth_user_id": "42", "n": 1}`, `{"_auth_user_id": "7", "theme": "dark"}`, `{"_auth_user_id": "8", "x": 1}`)
 	a, b, c := keys[0], keys[1], keys[2]
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: 8})
+	n, _ := strconv.Atoi(redisDB)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DB: n})
 	defer rdb.Close()
 	ctx := context.Background()
 	cacheKey := func(k string) string { return ":1:django.contrib.sessions.cached_db" + k }
@@ -113,7 +134,4 @@ func TestCachedDBThroughCLIAndMount(t *testing.T) {
 		t.Fatal("rm left the cache copy")
 	}
 	s.want("after rm", map[string]string{a: ""})
-	if _, err := os.Stat(db); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -17,11 +17,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sessionfs/sessionfs/integration/dbtest"
 	"github.com/sessionfs/sessionfs/integration/harness"
 	"github.com/sessionfs/sessionfs/store/cachestore/cachetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(cachetest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := cachetest.Main(m)
+	dbtest.Shutdown()
+	os.Exit(code)
+}
 
 // site is one Django site configuration over one cache server.
 type site struct {
@@ -32,9 +37,10 @@ type site struct {
 	prefix  string
 	version int
 	options map[string]string
-	engine  string   // cache (default) or cached_db
-	sqlite  string   // cached_db: the SQLite database file
-	extra   []string // more settings flags (cached_db's database and secret key)
+	engine  string         // cache (default) or cached_db
+	sqlite  string         // cached_db: the SQLite database file
+	djdb    map[string]any // cached_db: DATABASES["default"] instead (PostgreSQL)
+	extra   []string       // more settings flags (cached_db's database and secret key)
 }
 
 // djangoLocation is the LOCATION Django's backend takes for s.url.
@@ -54,6 +60,9 @@ func (s *site) settings() map[string]any {
 		"options": opts, "engine": s.engine}
 	if s.sqlite != "" {
 		m["database"] = s.sqlite
+	}
+	if s.djdb != nil {
+		m["database"] = s.djdb
 	}
 	return m
 }
