@@ -80,7 +80,7 @@ func readCacheURL(c *cli.Context) (string, error) {
 		return u, nil
 	}
 	u := settingString(c, flagCacheURL)
-	if u != "" && cachestore.HasPassword(u) && fromCommandLine(c, flagCacheURL, envCacheURL) {
+	if u != "" && cachestore.HasPassword(u) && (fromCommandLine(c, flagCacheURL, envCacheURL) || inArgv(u)) {
 		return "", usageErrorf("--%s holds a password, which the command line shows every user of the machine: give the URL in $%s or in a file named by --%s",
 			flagCacheURL, envCacheURL, flagCacheURLFile)
 	}
@@ -114,6 +114,13 @@ func fromCommandLine(c *cli.Context, name, env string) bool {
 		return !ok || v != ctx.String(name)
 	}
 	return false
+}
+
+// inArgv reports whether s is part of the process's command line, where
+// every user of the machine can read it (the same URL in the environment
+// too, for one).
+func inArgv(s string) bool {
+	return slices.ContainsFunc(os.Args[1:], func(a string) bool { return strings.Contains(a, s) })
 }
 
 // flagHasEnv reports whether the flag name among flags reads an environment variable.

@@ -3,6 +3,8 @@ package integration
 import (
 	"strings"
 	"testing"
+
+	"github.com/sessionfs/sessionfs/integration/harness"
 )
 
 // byStderr tells flag from environment by what the run says on stderr.
@@ -46,5 +48,28 @@ func cacheSettingCases(t *testing.T) []settingCase {
 			byStderr(unreachable, "VERSION 1 or more"))},
 		{"cache-option", run([]string{redis, "CACHE_OPTIONS=KEY_FUNCTION=envsite.keys.tenant"}, []string{"--cache-option", "SOCKET_TIMEOUT=1"},
 			byStderr(unreachable, "KEY_FUNCTION envsite.keys.tenant is not served"))},
+	}
+}
+
+// TestCacheURLPasswordNeverFromArgv: a cache URL with a password on the
+// command line is refused, wherever it stands, even when the environment
+// holds the same URL, and the message does not repeat the password.
+func TestCacheURLPasswordNeverFromArgv(t *testing.T) {
+	const url = "redis://:argv-pw-4e1d@127.0.0.1:1/0"
+	for _, argv := range [][]string{
+		{"--session-engine", "cache", "--cache-url", url, "ls"},
+		{"--session-engine", "cache", "ls", "--cache-url=" + url},
+	} {
+		for _, env := range [][]string{nil, {"CACHE_URL=" + url}} {
+			res := runCommand(t, "", env, nil, append([]string{harness.Binary(t)}, argv...)...)
+			if res.code != 1 || !strings.Contains(res.stderr, "holds a password") || strings.Contains(res.stderr, "argv-pw") {
+				t.Errorf("sessionfs %q with %q: exit %d: %s", argv, env, res.code, res.stderr)
+			}
+		}
+	}
+	// From the environment alone it is used (the server on port 1 is down).
+	res := runCommand(t, "", []string{"CACHE_URL=" + url}, nil, harness.Binary(t), "--session-engine", "cache", "ls")
+	if res.code != 1 || !strings.Contains(res.stderr, "session store unavailable") || strings.Contains(res.stderr, "argv-pw") {
+		t.Errorf("CACHE_URL alone: exit %d: %s", res.code, res.stderr)
 	}
 }
