@@ -362,3 +362,36 @@ func TestDjangoSavesWhileAnEditorHoldsIt(t *testing.T) {
 	}
 	s.want("after the refused save", map[string]string{key: `{"_auth_user_id": "4", "n": 1, "django": true}`})
 }
+
+// TestServerDownAtMountStart: a mount whose Redis is down when it starts
+// serves EIO, not a hang, and the sessions once the server is up.
+func TestServerDownAtMountStart(t *testing.T) {
+	srv := cachetest.Start(t, "redis")
+	s := &site{t: t, dj: harness.RequireDjango(t, "4.2"), url: "redis://" + srv.Addr + "/0", backend: "django.core.cache.backends.redis.RedisCache"}
+	srv.Kill()
+	m := mounttest.Start(t, mounttest.Options{Args: s.args()})
+	start := time.Now()
+	if out, err := exec.Command("timeout", "30", "ls", m.Dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "Input/output error") {
+		t.Fatalf("ls with the server down: %v: %s, want EIO", err, out)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("ls with the server down took %v", took)
+	}
+	srv.Restart(t)
+	key := s.create(`{"_auth_user_id": "3", "up": true}`)[0]
+	waitFor(t, "the mount to list the session", func() bool {
+		names, err := os.ReadDir(m.Dir)
+		if err != nil {
+			return false
+		}
+		for _, n := range names {
+			if n.Name() == key+".json" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := m.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
