@@ -108,8 +108,12 @@ func TestDjangoCacheSitesThroughCLIAndMount(t *testing.T) {
 				t.Fatalf("gc: exit %d: %q %q", out.code, out.stdout, out.stderr)
 			}
 
-			// rm: Django finds nothing.
-			s.mustCLI("", "rm", d)
+			// rm: Django finds nothing; the audit log records it.
+			auditLog := filepath.Join(t.TempDir(), "audit.log")
+			s.mustCLI("", "rm", d, "--audit-log", auditLog)
+			if b, err := os.ReadFile(auditLog); err != nil || !strings.Contains(string(b), `"op":"delete"`) || !strings.Contains(string(b), d) {
+				t.Fatalf("audit log after rm: %s %v", b, err)
+			}
 			cLight := `{"_auth_user_id": "7", "theme": "light", "when": {"$date": "2024-02-29"}}`
 			s.want("after put and rm", map[string]string{c: cLight, d: ""})
 
