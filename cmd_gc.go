@@ -29,6 +29,12 @@ func gcAction(c *cli.Context) error {
 	}
 	defer st.Close()
 	defer log.Close()
+	if d := st.Describe(); d.Backend == "cache" {
+		// Django's clear_expired does nothing here either: the server drops
+		// each key when its TTL ends, so there is never an expired session.
+		fmt.Fprintf(c.App.ErrWriter, "sessionfs: nothing to do: the cache server (%s) drops each session when its TTL ends\n", d.Location)
+		return nil
+	}
 	dryRun := c.Bool("dry-run")
 	progress := newProgress(c.App.ErrWriter, "scanning")
 	res, err := change.ClearExpired(c.Context, st, store.ClearOptions{DryRun: dryRun, KeepLeftovers: c.Bool("keep-temp")},

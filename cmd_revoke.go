@@ -45,12 +45,22 @@ func revokeAction(c *cli.Context) error {
 	for _, f := range res.Failed {
 		fmt.Fprintf(c.App.ErrWriter, "sessionfs: %v\n", f.Err)
 	}
+	// Django's own cache save is a GET then a SET: a request that loaded a
+	// session before its removal saves it back afterwards. RevokeUser
+	// looked again and removed those; the operator learns that they did.
+	for _, r := range res.CameBack {
+		fmt.Fprintf(c.App.ErrWriter, "sessionfs: session %s came back (a request in flight saved it after its removal) and was removed again\n", r.Key)
+	}
 	verb := "removed"
 	if dryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d sessions of user %s (%d found, %d failed)\n",
-		verb, len(res.Removed), user, res.Found, len(res.Failed))
+	cameBack := ""
+	if d := st.Describe(); d.UnguardedWriters && !dryRun && len(res.Removed) > 0 {
+		cameBack = fmt.Sprintf("; looked again after %v: %d came back and were removed again", d.RecheckAfter, len(res.CameBack))
+	}
+	fmt.Fprintf(c.App.ErrWriter, "sessionfs: %s %d sessions of user %s (%d found, %d failed%s)\n",
+		verb, len(res.Removed), user, res.Found, len(res.Failed), cameBack)
 	if len(res.Failed) > 0 {
 		return exitErr{code: exitError, msg: fmt.Sprintf("%d sessions of user %s were not removed", len(res.Failed), user)}
 	}

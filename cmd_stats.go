@@ -44,21 +44,28 @@ func statsAction(c *cli.Context) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(stats)
 	}
-	return writeStats(c.App.Writer, stats)
+	return writeStats(c.App.Writer, stats, st.Describe())
 }
 
-// writeStats prints the human form of Stats.
-func writeStats(w io.Writer, s store.Stats) error {
+// writeStats prints the human form of Stats of the store d describes.
+func writeStats(w io.Writer, s store.Stats, d store.Description) error {
+	expired := "sessionfs gc removes them"
+	if d.Backend == "cache" {
+		expired = "the cache server drops a session when its TTL ends"
+	}
 	lines := []string{
 		fmt.Sprintf("sessions      %d live (%d empty)", s.Sessions, s.Empty),
 		fmt.Sprintf("logged in     %d sessions of %d users", s.LoggedIn, s.LoggedInUsers),
-		fmt.Sprintf("expired       %d (sessionfs gc removes them)", s.Expired),
+		fmt.Sprintf("expired       %d (%s)", s.Expired, expired),
 		fmt.Sprintf("invalid       %d%s", s.Invalid, parenthesized(counts(s.Problems))),
 		fmt.Sprintf("temp files    %d (%d bytes)", s.TempFiles, s.TempBytes),
 		fmt.Sprintf("bytes         %d", s.Bytes),
 		fmt.Sprintf("formats       %s", orNone(counts(s.Formats))),
 		fmt.Sprintf("serializers   %s", orNone(counts(s.Serializers))),
 		fmt.Sprintf("keys          %s", orNone(counts(s.Keys))),
+	}
+	if s.CacheDiffers != nil {
+		lines = append(lines, fmt.Sprintf("cache differs %d (cache copies Django serves instead of their rows; sessionfs verify lists them)", *s.CacheDiffers))
 	}
 	if n := s.FallbackOnly(); n > 0 {
 		lines = append(lines, fmt.Sprintf("rotation      %d live sessions verify only with a fallback key (sessionfs rekey re-signs them)", n))

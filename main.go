@@ -22,6 +22,7 @@ const (
 	exitCorrupt      = 3 // signature fine, content undecodable (or not a Django format)
 	exitNotFound     = 4 // no such session
 	exitInvalidInput = 5 // rejected input: invalid JSON, invalid session key, key taken
+	exitCacheDiffers = 6 // verify, cached_db: a cache copy Django serves is not its row
 )
 
 func main() {

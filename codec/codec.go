@@ -27,9 +27,17 @@ const (
 	FormatMD5                      // A: pickle + MD5 (Django 1.0–1.2)
 )
 
+// FormatCache is the Format of a cache value (SESSION_ENGINE cache, or
+// cached_db's copy): no session_data string, the session dict pickled by the
+// cache client, unsigned. It is the zero Format, and never parsed.
+const FormatCache Format = 0
+
 var formatNames = map[Format]string{FormatSigned: "signed", FormatLegacy: "legacy", FormatMD5: "md5"}
 
 func (f Format) String() string {
+	if f == FormatCache {
+		return "cache"
+	}
 	if s, ok := formatNames[f]; ok {
 		return s
 	}
@@ -135,8 +143,11 @@ type Info struct {
 	Timestamp  time.Time // format C signing time; zero otherwise
 }
 
-// KeyName is "current" or "fallback N".
+// KeyName is "current" or "fallback N"; "unsigned" for a cache value.
 func (i Info) KeyName() string {
+	if i.Format == FormatCache {
+		return "unsigned"
+	}
 	if i.KeyIndex == 0 {
 		return "current"
 	}

@@ -45,6 +45,7 @@ type Settings struct {
 	UseTZ        bool      // USE_TZ
 	TimeZone     string    // TIME_ZONE
 	Database     *Database // the session model's write database (db and cached_db); nil otherwise
+	Cache        *Cache    // CACHES[SESSION_CACHE_ALIAS] (cache and cached_db); nil otherwise
 }
 
 // Database is the DATABASES entry the router writes the session model to
@@ -246,6 +247,11 @@ func parse(out []byte) (*Settings, error) {
 			s.Database.TimeZone = *d.TimeZone
 		}
 	}
+	cache, err := parseCache(out)
+	if err != nil {
+		return nil, err
+	}
+	s.Cache = cache
 	return s, nil
 }
 

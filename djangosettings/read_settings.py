@@ -111,5 +111,40 @@ elif out["engine_error"] is None or "AppRegistryNotReady" in out["engine_error"]
     except Exception as e:
         out["engine_error"] = "%s: %s" % (type(e).__name__, e)
 
+
+# The cache of the cache backends, CACHES[SESSION_CACHE_ALIAS]: where the
+# sessions are and how the client stores them. A password (in LOCATION or
+# OPTIONS) travels over this pipe only, as the secret key does.
+def cache_settings():
+    alias = getattr(settings, "SESSION_CACHE_ALIAS", "default")
+    c = dict(settings.CACHES.get(alias) or {})
+    loc = c.get("LOCATION") or ""
+    if isinstance(loc, str):
+        locs = [x.strip() for x in loc.replace(";", ",").split(",") if x.strip()]
+    else:
+        locs = [str(x) for x in loc]
+    kf = c.get("KEY_FUNCTION")
+    if kf is not None and not isinstance(kf, str):
+        kf = getattr(kf, "__module__", "?") + "." + getattr(kf, "__qualname__", repr(kf))
+    opts = dict(c.get("OPTIONS") or {})
+    password = opts.pop("PASSWORD", None) or opts.pop("password", None) or ""
+    return {
+        "alias": alias,
+        "backend": c.get("BACKEND") or "",
+        "locations": [base64.b64encode(x.encode("utf-8")).decode("ascii") for x in locs],
+        "key_prefix": str(c.get("KEY_PREFIX") or ""),
+        "version": int(c.get("VERSION") or 1),
+        "key_function": kf or "",
+        "options": {str(k): (v if isinstance(v, (str, int, float, bool)) else "<%s>" % type(v).__name__) for k, v in opts.items()},
+        "password": base64.b64encode(str(password).encode("utf-8")).decode("ascii"),
+    }
+
+
+if out["backend"] in ("cache", "cached_db"):
+    try:
+        out["cache"] = cache_settings()
+    except Exception as e:
+        out["cache_error"] = "%s: %s" % (type(e).__name__, e)
+
 with os.fdopen(3, "w") as f:
     json.dump(out, f)

@@ -52,6 +52,8 @@ func errno(log *slog.Logger, op string, err error) syscall.Errno {
 		return syscall.EFBIG
 	case errors.Is(err, store.ErrConflict):
 		return syscall.EIO
+	case errors.Is(err, store.ErrNoListing):
+		return syscall.EOPNOTSUPP // a view that needs a listing, over a Memcached without one
 	case errors.As(err, &e) && e != 0 && e != syscall.ENOSYS:
 		return e // ENOSPC, EROFS, EACCES, EDQUOT... from the backing file system
 	}

@@ -43,6 +43,7 @@ func TestErrnoTable(t *testing.T) {
 		{serverError{[]error{store.ErrReadOnly}}, syscall.EROFS, ""},
 		{serverError{[]error{store.ErrPermission}}, syscall.EACCES, ""},
 		{serverError{[]error{store.ErrCreateRefused}}, syscall.EPERM, ""},
+		{fmt.Errorf("memcached: %w", store.ErrNoListing), syscall.EOPNOTSUPP, ""},
 		{serverError{[]error{store.ErrUnavailable}}, syscall.EIO, "session store unavailable"},
 		{serverError{[]error{store.ErrUnavailable, context.DeadlineExceeded}}, syscall.EIO, "session store unavailable"},
 		{context.Canceled, syscall.EINTR, ""},

@@ -145,6 +145,9 @@ func (d *rootDir) baseVersion(proc procID, key string) store.Version {
 // conflictHint is the log attributes explaining a refused save that lost
 // a race; none for other refusals.
 func conflictHint(err error) []any {
+	if errors.Is(err, store.ErrConflict) && errors.Is(err, store.ErrNotFound) {
+		return []any{"hint", "the session was deleted (or its TTL ended) after this process read it: nothing was written"}
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return []any{"hint", "the session changed after this process read it (Django saved it meanwhile?): read it again and redo the edit, or mount with --on-conflict=overwrite"}
 	}

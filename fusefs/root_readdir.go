@@ -2,6 +2,8 @@ package fusefs
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -97,6 +99,9 @@ func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.Entry
 // listing is the top directory's listing: every live session, minus keys
 // hidden by an editor's backup rename, plus sessions being created, the
 // scratch files and the views.
+// noListingWarned: a store that cannot list is logged once, not at every readdir.
+var noListingWarned atomic.Bool
+
 func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status syscall.Errno) {
 	d.mu.Lock()
 	hidden := d.ns.hidden(true)
@@ -132,6 +137,14 @@ func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status sysc
 			}
 			return nil
 		})
+		if errors.Is(err, store.ErrNoListing) && count == 0 {
+			// A store that cannot list (a Memcached without metadump)
+			// serves lookups by exact name: the listing is the views.
+			if !noListingWarned.Swap(true) {
+				d.log.Warn("fusefs: the session store cannot list its sessions; the mount lists none and serves each by its exact name", "err", err)
+			}
+			err = nil
+		}
 		if err == nil {
 			d.inodes.listed(count, true)
 			if len(batch) > 0 {

@@ -287,6 +287,7 @@ func settingCases(t *testing.T) []settingCase {
 	}
 	cases = append(cases, djangoSettingCases(t, dir)...)
 	cases = append(cases, dbSettingCases(t)...)
+	cases = append(cases, cacheSettingCases(t)...)
 	// Every run works on dir with the right key, unless the case says otherwise.
 	for i := range cases {
 		setup := cases[i].setup

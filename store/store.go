@@ -34,6 +34,7 @@ var (
 	ErrUnavailable   = errors.New("session store unavailable")                 // cannot be reached, refused the login, or did not answer in time
 	ErrPermission    = errors.New("session store denies the operation")        // the backend's user lacks a privilege
 	ErrCreateRefused = errors.New("session store cannot create sessions here") // a new session needs values sessionfs does not have
+	ErrNoListing     = errors.New("session store cannot list its sessions")    // a Memcached without lru_crawler metadump: lookups by exact key only
 )
 
 // Defaults, as in Django's global settings, and the bound on a stored

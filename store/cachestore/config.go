@@ -27,8 +27,9 @@ import (
 )
 
 // ErrUnsupported: the server cannot do what was asked (listing a Memcached
-// without lru_crawler metadump).
-var ErrUnsupported = errors.New("not supported by this cache server")
+// without lru_crawler metadump). It is a store.ErrNoListing, which the
+// mount turns into lookups by exact name only.
+var ErrUnsupported = fmt.Errorf("%w: not supported by this cache server", store.ErrNoListing)
 
 // Kind is the cache server's protocol.
 type Kind int

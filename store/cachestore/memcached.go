@@ -63,7 +63,7 @@ func (m *memcachedClient) Close() error {
 }
 
 func (m *memcachedClient) fail(op string, err error) error {
-	return fmt.Errorf("memcached %s: %s: %w", m, op, err)
+	return unavailable(fmt.Errorf("memcached %s: %s: %w", m, op, err))
 }
 
 // do runs one exchange on a pooled connection, with the configured

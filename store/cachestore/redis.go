@@ -77,7 +77,7 @@ func (c *redisClient) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return redact(fmt.Errorf("redis %s: %s: %w", c, op, err), c.secrets()...)
+	return redact(unavailable(fmt.Errorf("redis %s: %s: %w", c, op, err)), c.secrets()...)
 }
 
 func (c *redisClient) Ping(ctx context.Context) error {

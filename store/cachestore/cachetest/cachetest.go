@@ -302,3 +302,20 @@ func allStopped(tasks string) bool {
 }
 
 func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Kill kills the server (SIGKILL: a crash) and keeps its directory, for
+// Restart.
+func (s *Server) Kill() {
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Restart starts the killed server again on the same address (empty:
+// nothing is persisted).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
+	if err := s.start(); err != nil {
+		t.Fatalf("restarting %s: %v", s.cmd.Path, err)
+	}
+}

@@ -45,7 +45,9 @@ def configure(s):
         "CACHES": {"default": cache},
         "SESSION_ENGINE": "django.contrib.sessions.backends." + (s.get("engine") or "cache"),
         "USE_TZ": True,
-        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": s.get("database") or ":memory:"}},
+        # database: a SQLite file, or a whole DATABASES entry (PostgreSQL).
+        "DATABASES": {"default": s["database"] if isinstance(s.get("database"), dict) else
+                      {"ENGINE": "django.db.backends.sqlite3", "NAME": s.get("database") or ":memory:"}},
     }
     settings.configure(**conf)
     django.setup()
