@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/sessionfs/sessionfs/codec"
+)
+
+// Floors of the mount rows: what any FUSE file system over these sessions
+// must at least do, measured in the same run on the same files.
+
+// firstListFloor is what the first `ls -l` after mounting cannot avoid: the
+// listing of the backing directory, and a read of every backing file (each
+// session's size is its decoded rendering's, so every file is read once),
+// on all cores. One untimed run warms the caches, as for rawList.
+func (b *bench) firstListFloor(dir string) (time.Duration, error) {
+	progress("ls -l of the backing directory + read of every file")
+	n, err := countFiles(dir)
+	if err != nil {
+		return 0, err
+	}
+	cpus := runtime.NumCPU()
+	script := fmt.Sprintf("ls -l %q > /dev/null && cd %q && find . -maxdepth 1 -type f -print0 | xargs -0 -P %d -n %d cat > /dev/null",
+		dir, dir, cpus, max(1, (n+cpus-1)/cpus))
+	if _, err := timeShell(1, script); err != nil {
+		return 0, err
+	}
+	return timeShell(b.rounds, script)
+}
+
+func countFiles(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	return len(entries), err
+}
+
+// writeRendered writes every session as the mount shows it (KEY.json,
+// codec.Pretty) into dir: what the in-memory floor serves.
+func writeRendered(p *population, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i, data := range p.data {
+		pretty, err := codec.Pretty(data)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.keys[i]+".json"), pretty, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memfsList times a warm `ls -l` of the in-memory floor (direct I/O, zero
+// timeouts) serving the rendered sessions in src.
+func (b *bench) memfsList(src string) (time.Duration, error) {
+	progress("ls -l of the in-memory go-fuse fs")
+	m, err := b.mountMemfs(src, memfsUncached)
+	if err != nil {
+		return 0, err
+	}
+	script := fmt.Sprintf("ls -l %q > /dev/null", m.dir)
+	_, err = timeShell(1, script)
+	var d time.Duration
+	if err == nil {
+		d, err = timeShell(b.rounds, script)
+	}
+	if stopErr := m.stop(); err == nil {
+		err = stopErr
+	}
+	return d, err
+}
+
+// memfsCat times the mount's `cat` workload (one `ls -l`, then cats of
+// every file) on the in-memory floor. The first cat is untimed, so that in
+// the cached mode every timed cat is a second one, served from the page
+// cache with the names still cached.
+func (b *bench) memfsCat(src string, mode memfsMode) (time.Duration, error) {
+	progress("cat through the %s", mode)
+	m, err := b.mountMemfs(src, mode)
+	if err != nil {
+		return 0, err
+	}
+	err = sameFiles(src, m.dir, 100)
+	if err == nil {
+		_, err = timeListThenCat(1, m.dir)
+	}
+	var d time.Duration
+	if err == nil {
+		d, err = timeShell(b.rounds, catAll(m.dir))
+	}
+	if stopErr := m.stop(); err == nil {
+		err = stopErr
+	}
+	return d, err
+}
+
+// memfsCatRows: the mount's cat (ours) against both in-memory floors. src
+// must hold what the mount showed (checked by the caller).
+func (b *bench) memfsCatRows(what string, ours time.Duration, rss int64, src string) ([]row, error) {
+	uncached, err := b.memfsCat(src, memfsUncached)
+	if err != nil {
+		return nil, err
+	}
+	cached, err := b.memfsCat(src, memfsCached)
+	if err != nil {
+		return nil, err
+	}
+	return []row{
+		{id: "5e", what: what, ours: ours, other: memfsUncached.String(), theirs: uncached, target: atMostSlower(1.1), rss: rss},
+		{id: "5f", what: what, ours: ours, other: memfsCached.String() + ", 2nd cat", theirs: cached, target: atMostSlower(1.3), rss: rss},
+	}, nil
+}
