@@ -35,7 +35,7 @@ var fsKinds = map[string]string{
 // maxFiles is the most files one section holds at once: the 1M listing, or
 // gc's and the saves' copies of their sessions.
 func (s sizes) maxFiles() int {
-	return max(s.memory, 5*s.gc, 6*s.save, 2*s.list, 2*s.cat, 2*s.lock, 1000)
+	return max(s.memory, 5*s.gc, 7*s.save, 2*s.list, 2*s.cat, 2*s.lock, 1000)
 }
 
 // prepareFS checks that -fs can work here and, for images, mounts the
