@@ -51,12 +51,16 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temp dir, removed afterwards)")
 	check := flag.Bool("check", false, "exit 1 when a target is missed")
 	requests := flag.Int("requests", 0, "also count the FUSE requests of `ls -l` over this many sessions under each kernel-cache setting (0: no)")
+	memory := flag.Int("memory", 0, "sessions of the memory rows (8), e.g. 1000000; default: the scale's")
 	fsKind := flag.String("fs", fsImage, "where the sections write their sessions: "+fsHelp())
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the sessionfs decode loops (the first workload) to this file")
 	flag.Parse()
 	sz, ok := scales[*scale]
 	if !ok {
 		fatal(fmt.Errorf("unknown -scale %q (want full, small or tiny)", *scale))
+	}
+	if *memory > 0 {
+		sz.memory = *memory
 	}
 	selected, err := selectSections(*only)
 	if err != nil {
@@ -76,7 +80,7 @@ func main() {
 		fatal(err)
 	}
 	missed := printTable(os.Stdout, rows)
-	printFooter(os.Stdout, b, reproduce(*scale, *only, *bin, *fsKind, *rounds, *seed, *requests))
+	printFooter(os.Stdout, b, reproduce(*scale, *only, *bin, *fsKind, *rounds, *seed, *requests, *memory))
 	os.Stdout.Write(counts.Bytes())
 	// With -fs dir, removing a million files takes minutes: the table
 	// comes first.
@@ -132,10 +136,13 @@ func (b *bench) runSections(selected map[string]bool) ([]row, error) {
 
 // reproduce is the command line that gives this table again, with every
 // flag spelled out (run from the module root).
-func reproduce(scale, only, bin, fsKind string, rounds int, seed uint64, requests int) string {
+func reproduce(scale, only, bin, fsKind string, rounds int, seed uint64, requests, memory int) string {
 	cmd := fmt.Sprintf("go run ./integration/bench -scale=%s -rounds=%d -seed=%d -fs=%s -bin=%s", scale, rounds, seed, fsKind, bin)
 	if only != "" {
 		cmd += " -only=" + only
+	}
+	if memory > 0 {
+		cmd += fmt.Sprintf(" -memory=%d", memory)
 	}
 	if requests > 0 {
 		cmd += fmt.Sprintf(" -requests=%d", requests)
