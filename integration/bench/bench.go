@@ -89,6 +89,7 @@ func newBench(bin, dir, fsKind string, sz sizes, rounds int, seed uint64) (*benc
 		b.dropFS()
 		removeDir()
 	}
+	b.dropOnSignal(cleanup)
 	if err := b.prepareFS(); err != nil {
 		cleanup()
 		return nil, nil, err

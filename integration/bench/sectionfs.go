@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 )
 
 // Where the sections write their sessions (-fs). A section writes up to a
@@ -135,6 +138,38 @@ func (b *bench) dropFS() {
 			progress("%v", err)
 		}
 	}
+}
+
+// dropOnSignal makes an interrupted run (Ctrl-C, a closed pipe) leave no
+// mounts behind: an image holds gigabytes of memory until unmounted. It
+// detaches every mount under the work directory, innermost first, and
+// runs cleanup.
+func (b *bench) dropOnSignal(cleanup func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		s := <-sig
+		progress("%v: dropping the mounts under %s", s, b.work)
+		mounts, err := os.ReadFile("/proc/self/mounts")
+		if err != nil {
+			progress("%v", err)
+		}
+		var under []string
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], b.work+"/") {
+				under = append(under, f[1])
+			}
+		}
+		sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) })
+		for _, dir := range under {
+			if err := run("umount", "-l", dir); err != nil {
+				progress("%v", err)
+			}
+		}
+		b.images = "" // detached above
+		cleanup()
+		os.Exit(1)
+	}()
 }
 
 func mountTmpfs(dir string, inodes int) error {
