@@ -56,8 +56,9 @@ stress: deps build
 	$(GO) run ./integration/campaign/report $$report || rc=1; rm -f $$report; exit $$rc
 
 # One table of ratios against Django 3.2, the backing directory and the FUSE
-# floor, measured in one run (integration/bench; several minutes, it writes
-# 1,000,000 session files). BENCHFLAGS passes flags, e.g. BENCHFLAGS='-scale small'.
+# floors, measured in one run (integration/bench; under 15 minutes as root:
+# each part writes its sessions to its own in-memory ext4 image, dropped
+# whole). BENCHFLAGS passes flags, e.g. BENCHFLAGS='-scale small' or '-fs dir'.
 bench: deps build
 	$(GO) test -run='^$$' -bench=. -benchmem ./codec/ ./store/...
 	$(GO) run ./integration/bench $(BENCHFLAGS)

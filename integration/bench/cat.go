@@ -33,7 +33,11 @@ func (b *bench) catRows() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	ours, rss, err := b.catMount(p.dir)
+	rendered := b.path("cat-rendered") // what the mount shows, for the in-memory floor
+	if err := writeRendered(p, rendered); err != nil {
+		return nil, err
+	}
+	ours, rss, err := b.catMount(p.dir, func(mnt string) error { return sameFiles(rendered, mnt, 100) })
 	if err != nil {
 		return nil, err
 	}
@@ -51,16 +55,21 @@ func (b *bench) catRows() ([]row, error) {
 		return nil, err
 	}
 	what := fmt.Sprintf("cat %d sessions through the mount", len(p.keys))
-	return []row{
+	floors, err := b.memfsCatRows(what, ours, rss, rendered)
+	if err != nil {
+		return nil, err
+	}
+	return append([]row{
 		{id: "5a", what: what, ours: ours, other: "raw cat of the backing files", theirs: raw, target: atMostSlower(3), rss: rss},
 		{id: "5b", what: what, ours: ours, other: "Django 3.2 decode() loop", theirs: decode, target: faster, rss: rss},
 		{id: "5c", what: what, ours: ours, other: "Django 3.2 load() loop", theirs: load, rss: rss},
 		{id: "5d", what: what, ours: ours, other: "go-fuse loopback cat", theirs: loop, rss: rss},
-	}, nil
+	}, floors...), nil
 }
 
-// catMount reads every session through a fresh mount after one listing.
-func (b *bench) catMount(backing string) (time.Duration, int64, error) {
+// catMount reads every session through a fresh mount after one listing,
+// then checks what the mount shows with check.
+func (b *bench) catMount(backing string, check func(mnt string) error) (time.Duration, int64, error) {
 	progress("cat through the mount")
 	m, err := b.mountSessionfs(backing, b.path("mnt-cat"))
 	if err != nil {
@@ -70,6 +79,9 @@ func (b *bench) catMount(backing string) (time.Duration, int64, error) {
 	var rss int64
 	if err == nil {
 		rss, err = m.peakRSS()
+	}
+	if err == nil {
+		err = check(m.dir)
 	}
 	if stopErr := m.stop(); err == nil {
 		err = stopErr
@@ -117,7 +129,7 @@ func (b *bench) catLoopback(backing string) (time.Duration, error) {
 // mountLoopback builds go-fuse's loopback example (once) and mounts it over
 // backing.
 func (b *bench) mountLoopback(backing string) (mnt string, stop func() error, err error) {
-	bin := b.path("loopback")
+	bin := filepath.Join(b.work, "loopback") // built once, kept across sections
 	if _, err := os.Stat(bin); err != nil {
 		progress("building go-fuse's loopback example")
 		root, err := harness.ModuleRoot()

@@ -40,6 +40,9 @@ var sections = []struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == memfsCommand {
+		os.Exit(serveMemfs(os.Args[2:]))
+	}
 	scale := flag.String("scale", "full", "sizes: full, small (1/50) or tiny (1/1000, for the test)")
 	only := flag.String("only", "", "comma-separated sections to run (decode,list,cat,save,gc,memory,lock); default all")
 	bin := flag.String("bin", "bin/sessionfs", "the sessionfs binary (make build)")
@@ -48,33 +51,39 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temp dir, removed afterwards)")
 	check := flag.Bool("check", false, "exit 1 when a target is missed")
 	requests := flag.Int("requests", 0, "also count the FUSE requests of `ls -l` over this many sessions under each kernel-cache setting (0: no)")
+	memory := flag.Int("memory", 0, "sessions of the memory rows (8), e.g. 1000000; default: the scale's")
+	fsKind := flag.String("fs", fsImage, "where the sections write their sessions: "+fsHelp())
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the sessionfs decode loops (the first workload) to this file")
 	flag.Parse()
 	sz, ok := scales[*scale]
 	if !ok {
 		fatal(fmt.Errorf("unknown -scale %q (want full, small or tiny)", *scale))
 	}
+	if *memory > 0 {
+		sz.memory = *memory
+	}
 	selected, err := selectSections(*only)
 	if err != nil {
 		fatal(err)
 	}
-	b, cleanup, err := newBench(*bin, *dir, sz, *rounds, *seed)
+	b, cleanup, err := newBench(*bin, *dir, *fsKind, sz, *rounds, *seed)
 	if err != nil {
 		fatal(err)
 	}
 	rows, err := b.runSections(selected)
 	var counts bytes.Buffer // printed after the table, which stays the first thing on stdout
 	if err == nil && *requests > 0 {
-		err = b.requestCounts(&counts, *requests)
+		_, err = b.inSection("requests", func() ([]row, error) { return nil, b.requestCounts(&counts, *requests) })
 	}
 	if err != nil {
 		cleanup()
 		fatal(err)
 	}
 	missed := printTable(os.Stdout, rows)
-	printFooter(os.Stdout, b, reproduce(*scale, *only, *bin, *rounds, *seed, *requests))
+	printFooter(os.Stdout, b, reproduce(*scale, *only, *bin, *fsKind, *rounds, *seed, *requests, *memory))
 	os.Stdout.Write(counts.Bytes())
-	// Removing a million files takes minutes: the table comes first.
+	// With -fs dir, removing a million files takes minutes: the table
+	// comes first.
 	cleanup()
 	if *check && missed {
 		fmt.Fprintln(os.Stderr, "bench: a target was missed")
@@ -115,7 +124,7 @@ func (b *bench) runSections(selected map[string]bool) ([]row, error) {
 		}
 		start := time.Now()
 		progress("== %s", s.name)
-		r, err := s.run(b)
+		r, err := b.inSection(s.name, func() ([]row, error) { return s.run(b) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -127,10 +136,13 @@ func (b *bench) runSections(selected map[string]bool) ([]row, error) {
 
 // reproduce is the command line that gives this table again, with every
 // flag spelled out (run from the module root).
-func reproduce(scale, only, bin string, rounds int, seed uint64, requests int) string {
-	cmd := fmt.Sprintf("go run ./integration/bench -scale=%s -rounds=%d -seed=%d -bin=%s", scale, rounds, seed, bin)
+func reproduce(scale, only, bin, fsKind string, rounds int, seed uint64, requests, memory int) string {
+	cmd := fmt.Sprintf("go run ./integration/bench -scale=%s -rounds=%d -seed=%d -fs=%s -bin=%s", scale, rounds, seed, fsKind, bin)
 	if only != "" {
 		cmd += " -only=" + only
+	}
+	if memory > 0 {
+		cmd += fmt.Sprintf(" -memory=%d", memory)
 	}
 	if requests > 0 {
 		cmd += fmt.Sprintf(" -requests=%d", requests)
@@ -152,4 +164,5 @@ func printFooter(w *os.File, b *bench, cmd string) {
 		b.dj.Full, harness.SystemPython, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		strings.TrimSpace(string(kernel)), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "sizes: %s; rounds %d; sessionfs binary %s\n", b.sz, b.rounds, b.bin)
+	fmt.Fprintf(w, "files: %s\n", fsKinds[b.fsKind])
 }
