@@ -48,6 +48,7 @@ type bench struct {
 	work    string // scratch space, removed at the end
 	keyFile string // holds secret, for the mounts and the CLI
 	sz      sizes
+	backend backendSizes // the db and cache sections
 	rounds  int
 	seed    uint64
 	dj      *harness.Django
