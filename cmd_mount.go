@@ -22,6 +22,7 @@ import (
 	"github.com/sessionfs/sessionfs/fusefs"
 	"github.com/sessionfs/sessionfs/metrics"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/dbstore"
 )
 
 // mountCommand is `sessionfs mount`.
@@ -152,7 +153,7 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	}
 	slog.SetDefault(log)
 	backing := st.Describe().Dir
-	mnt, err := checkMountpoint(mountpoint, backing, c.Bool(flagForce), log)
+	mnt, err := checkMountpoint(mountpoint, localDir(st), c.Bool(flagForce), log)
 	if err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 		unmountServer(srv, mnt, log)
 	}()
 
-	log.Info("mounted", "mountpoint", mnt, "backing", backing, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
+	log.Info("mounted", "mountpoint", mnt, "backing", st.Describe().Location, "read_only", opt.ReadOnly, "allow_other", opt.AllowOther,
 		"uid", uid, "gid", gid, "umask", fmt.Sprintf("%04o", umask), "max_buffer_memory", opt.MaxBufferMemory,
 		"xattrs", opt.XAttrs, "audit_log", settingString(c, flagAuditLog))
 	switch others := umask&0o077 != 0o077; {
@@ -226,7 +227,7 @@ func serve(c *cli.Context, st store.Store, mountpoint, banner string) error {
 	case !opt.AllowOther && others:
 		log.Warn("--umask " + fmt.Sprintf("%04o", umask) + " opens the mount to its group or others, but without --allow-other the kernel lets only the mounting user in")
 	}
-	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, backing, mnt, mnt)
+	fmt.Printf("%s %s at %s (stop: Ctrl-C, or sessionfs umount %s)\n", readyLine, st.Describe().Location, mnt, mnt)
 	if banner != "" {
 		fmt.Print(banner)
 	}
@@ -351,6 +352,9 @@ func checkMountpoint(mountpoint, backing string, force bool, log *slog.Logger) (
 	if err != nil {
 		return "", fmt.Errorf("mount point: %w", err)
 	}
+	if backing == "" {
+		return mnt, nil
+	}
 	realBacking, err := filepath.EvalSymlinks(backing)
 	if err != nil {
 		return "", fmt.Errorf("backing directory: %w", err)
@@ -359,6 +363,20 @@ func checkMountpoint(mountpoint, backing string, force bool, log *slog.Logger) (
 		return "", usageErrorf("mount point %s and backing directory %s must not contain each other", mnt, backing)
 	}
 	return mnt, nil
+}
+
+// localDir is the local directory the store's sessions are in, which the
+// mount point must neither be in nor hold: the file backend's directory, or
+// the one of a SQLite file (whose connections open it again by name, which
+// through the mount itself would never answer). "" for a server.
+func localDir(st store.Store) string {
+	if d := st.Describe().Dir; d != "" {
+		return d
+	}
+	if db, ok := st.(*dbstore.Sessions); ok && db.DB().Config().Engine == dbstore.SQLite {
+		return filepath.Dir(db.DB().Config().Name)
+	}
+	return ""
 }
 
 // canonicalMountpoint is the absolute path of a mount point as

@@ -88,6 +88,10 @@ func parseEngine(name string) (sessionEngine, error) {
 // openStore opens the store of the configured engine: the one place a
 // backend is chosen.
 func openStore(c *cli.Context) (store.Store, error) {
+	// Django's settings may name the engine.
+	if err := applyDjangoSettings(c); err != nil {
+		return nil, err
+	}
 	eng, err := parseEngine(settingString(c, flagSessionEngine))
 	if err != nil {
 		return nil, err
@@ -150,7 +154,34 @@ func cookieAge(c *cli.Context) (time.Duration, error) {
 // openDBStore opens the table of Django's database backend (also the rows
 // of cached_db).
 func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
-	return nil, usageErrorf("SESSION_ENGINE %s: %s", eng.Kind, errNotWired)
+	cfg, err := dbConfig(c, eng)
+	if err != nil {
+		return nil, err
+	}
+	cd, err := newCodec(c)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := encodeOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	age, err := cookieAge(c)
+	if err != nil {
+		return nil, err
+	}
+	db, err := dbstore.Open(c.Context, cfg)
+	if err != nil {
+		// dbstore's messages name the server and the cause, never the
+		// password; the error kinds choose the exit code.
+		return nil, fmt.Errorf("session database: %w", err)
+	}
+	st, err := dbstore.NewSessions(db, dbstore.SessionConfig{CookieAge: age, Codec: cd, Encode: enc})
+	if err != nil {
+		db.Close()
+		return nil, usageError(err)
+	}
+	return st, nil
 }
 
 // openCacheStore opens Django's cache or cached_db backend.

@@ -52,7 +52,7 @@ const (
 
 // settingsFlags are the shared settings, in the order the help lists them.
 func settingsFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: flagSecretKeyFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FILE"},
 			Usage: "file holding SECRET_KEY (one trailing newline dropped); or set $" + envSecretKey},
 		&cli.StringFlag{Name: flagFallbacksFile, Category: settingsCategory, EnvVars: []string{"DJANGO_SECRET_KEY_FALLBACKS_FILE"},
@@ -90,6 +90,7 @@ func settingsFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagAuditLogContent, Category: auditCategory, EnvVars: []string{"SESSIONFS_AUDIT_LOG_CONTENT"},
 			Usage: "also log session contents (before and after) in the audit log; off by default: sessions hold personal data"},
 	}
+	return append(flags, dbFlags()...)
 }
 
 // setting returns the context to read shared setting name from. A flag on
@@ -241,13 +242,22 @@ func applyDjangoSettings(c *cli.Context) error {
 		djangoLoaded.module, djangoLoaded.settings = module, s
 	}
 	s := djangoLoaded.settings
+	engine := s.SessionEngine
 	switch {
-	case s.FileBackend:
+	case s.Backend != "":
+		// The backend its SessionStore is: a project's own subclass of
+		// Django's db store is served as db, its table read below.
+		if _, known := engines[engine]; !known {
+			engine = s.Backend
+		}
 	case s.EngineError != "":
-		slog.Warn("cannot check SESSION_ENGINE; assuming the file backend and the default salt",
+		slog.Warn("cannot check SESSION_ENGINE; assuming Django's engine of that name and the default salt",
 			"engine", s.SessionEngine, "err", s.EngineError)
-	default:
-		return usageErrorf("%s: SESSION_ENGINE is %s, not the file backend (django.contrib.sessions.backends.file)", module, s.SessionEngine)
+	}
+	if !givenExplicitly(c, flagSessionEngine) && engine != "" {
+		if err := c.Set(flagSessionEngine, engine); err != nil {
+			return fmt.Errorf("applying Django's setting to --%s: %w", flagSessionEngine, err)
+		}
 	}
 	values := []struct{ flag, value string }{
 		{flagSessionFilePath, s.SessionFilePath},
@@ -255,6 +265,13 @@ func applyDjangoSettings(c *cli.Context) error {
 		{flagCookieAge, strconv.FormatInt(s.CookieAge, 10)},
 		{flagSerializer, s.Serializer},
 		{flagKeySalt, s.KeySalt},
+		{flagDBTable, s.SessionTable},
+		{flagTimeZone, s.TimeZone},
+	}
+	if s.Database != nil {
+		// USE_TZ matters only to the database backends; a file site's
+		// reading leaves --use-tz alone.
+		values = append(values, struct{ flag, value string }{flagUseTZ, strconv.FormatBool(s.UseTZ)})
 	}
 	if s.HashingAlgorithm == "sha1" {
 		// Django 3.1/3.2 with DEFAULT_HASHING_ALGORITHM = "sha1" (the

@@ -1,7 +1,7 @@
 // Package djangosettings reads a Django site's session settings by running
 // the site's own Python: the operator then needs no other configuration.
 //
-// The secret key travels only over a pipe from the Python process (file
+// The secret key (and a database password) travels only over a pipe from the Python process (file
 // descriptor 3, so that a settings module printing on stdout cannot garble
 // it); it is never in argv, in the environment of another process, or in an
 // error message.
@@ -38,6 +38,49 @@ type Settings struct {
 	HashingAlgorithm string   // DEFAULT_HASHING_ALGORITHM (Django 3.1/3.2 only); "" otherwise
 	KeySalt          string   // "django.contrib.sessions." + the store class's name; "" when EngineError
 	EngineError      string   // why the engine's class could not be imported, if it could not
+	// Backend is the Django backend the engine's SessionStore is (a
+	// subclass of): "file", "db", "cached_db" or "cache"; "" when unknown.
+	Backend      string
+	SessionTable string    // the session model's db_table (db and cached_db)
+	UseTZ        bool      // USE_TZ
+	TimeZone     string    // TIME_ZONE
+	Database     *Database // the session model's write database (db and cached_db); nil otherwise
+}
+
+// Database is the DATABASES entry the router writes the session model to
+// (router.db_for_write, "default" without routers), as Django's connection
+// sees it.
+type Database struct {
+	Alias    string
+	Engine   string // ENGINE: django.db.backends.sqlite3, .postgresql, .mysql, ...
+	Name     string
+	Host     string
+	Port     string
+	User     string
+	Password []byte         // PASSWORD; travels as the secret key does
+	Options  map[string]any // OPTIONS, plain values only (strings, numbers, booleans, dicts of them)
+	TimeZone string         // the database's own TIME_ZONE; "" when None
+}
+
+// GoString keeps the password out of %#v.
+func (d Database) GoString() string {
+	return fmt.Sprintf("djangosettings.Database{Alias:%q, Engine:%q, Name:%q, Host:%q, Port:%q, User:%q, Options:%v, TimeZone:%q}",
+		d.Alias, d.Engine, d.Name, d.Host, d.Port, d.User, d.Options, d.TimeZone)
+}
+
+// String keeps the password out of %v and %s.
+func (d Database) String() string { return d.GoString() }
+
+type databaseAnswer struct {
+	Alias    string         `json:"alias"`
+	Engine   string         `json:"engine"`
+	Name     string         `json:"name"`
+	Host     string         `json:"host"`
+	Port     string         `json:"port"`
+	User     string         `json:"user"`
+	Password string         `json:"password"` // base64
+	Options  map[string]any `json:"options"`
+	TimeZone *string        `json:"time_zone"`
 }
 
 // Options say how to run Python.
@@ -51,18 +94,23 @@ type Options struct {
 
 // answer is the JSON the Python snippet writes.
 type answer struct {
-	DjangoVersion    string   `json:"django_version"`
-	SecretKey        string   `json:"secret_key"` // base64
-	Fallbacks        []string `json:"secret_key_fallbacks"`
-	SessionEngine    string   `json:"session_engine"`
-	SessionFilePath  *string  `json:"session_file_path"`
-	CookieName       string   `json:"session_cookie_name"`
-	CookieAge        int64    `json:"session_cookie_age"`
-	Serializer       string   `json:"session_serializer"`
-	HashingAlgorithm *string  `json:"default_hashing_algorithm"`
-	FileBackend      *bool    `json:"file_backend"`
-	KeySalt          *string  `json:"key_salt"`
-	EngineError      *string  `json:"engine_error"`
+	DjangoVersion    string          `json:"django_version"`
+	SecretKey        string          `json:"secret_key"` // base64
+	Fallbacks        []string        `json:"secret_key_fallbacks"`
+	SessionEngine    string          `json:"session_engine"`
+	SessionFilePath  *string         `json:"session_file_path"`
+	CookieName       string          `json:"session_cookie_name"`
+	CookieAge        int64           `json:"session_cookie_age"`
+	Serializer       string          `json:"session_serializer"`
+	HashingAlgorithm *string         `json:"default_hashing_algorithm"`
+	FileBackend      *bool           `json:"file_backend"`
+	KeySalt          *string         `json:"key_salt"`
+	EngineError      *string         `json:"engine_error"`
+	Backend          *string         `json:"backend"`
+	SessionTable     *string         `json:"session_table"`
+	UseTZ            bool            `json:"use_tz"`
+	TimeZone         *string         `json:"time_zone"`
+	Database         *databaseAnswer `json:"database"`
 }
 
 // maxAnswer bounds what is read from the Python process; maxStderr, what is
@@ -176,6 +224,27 @@ func parse(out []byte) (*Settings, error) {
 	}
 	if a.EngineError != nil {
 		s.EngineError = *a.EngineError
+	}
+	if a.Backend != nil {
+		s.Backend = *a.Backend
+	}
+	if a.SessionTable != nil {
+		s.SessionTable = *a.SessionTable
+	}
+	s.UseTZ = a.UseTZ
+	if a.TimeZone != nil {
+		s.TimeZone = *a.TimeZone
+	}
+	if d := a.Database; d != nil {
+		pw, err := base64.StdEncoding.DecodeString(d.Password)
+		if err != nil {
+			return nil, errors.New("reading Django settings: malformed database PASSWORD encoding")
+		}
+		s.Database = &Database{Alias: d.Alias, Engine: d.Engine, Name: d.Name, Host: d.Host, Port: d.Port,
+			User: d.User, Password: pw, Options: d.Options}
+		if d.TimeZone != nil {
+			s.Database.TimeZone = *d.TimeZone
+		}
 	}
 	return s, nil
 }
