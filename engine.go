@@ -184,9 +184,4 @@ func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
 	return st, nil
 }
 
-// openCacheStore opens Django's cache or cached_db backend.
-func openCacheStore(c *cli.Context, eng sessionEngine) (store.Store, error) {
-	return nil, usageErrorf("SESSION_ENGINE %s: %s", eng.Kind, errNotWired)
-}
-
 var errNotWired = fmt.Errorf("not served yet")

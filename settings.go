@@ -90,7 +90,8 @@ func settingsFlags() []cli.Flag {
 		&cli.BoolFlag{Name: flagAuditLogContent, Category: auditCategory, EnvVars: []string{"SESSIONFS_AUDIT_LOG_CONTENT"},
 			Usage: "also log session contents (before and after) in the audit log; off by default: sessions hold personal data"},
 	}
-	return append(flags, dbFlags()...)
+	flags = append(flags, dbFlags()...)
+	return append(flags, cacheSettingsFlags()...)
 }
 
 // setting returns the context to read shared setting name from. A flag on
@@ -171,6 +172,10 @@ func commandLevel(flags []cli.Flag) []cli.Flag {
 			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
 			out[i] = &cp
 		case *cli.BoolFlag:
+			cp := *f
+			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
+			out[i] = &cp
+		case *cli.StringSliceFlag:
 			cp := *f
 			cp.Usage, cp.EnvVars = withEnvHint(cp.Usage, cp.EnvVars), nil
 			out[i] = &cp
