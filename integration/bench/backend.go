@@ -89,9 +89,8 @@ type generated struct {
 
 // generate makes sessions 0..n-1 with one worker per CPU and hands them to
 // sink in chunks, in no particular order, from one goroutine at a time.
-// encode makes the stored value; expireHalf puts every second session's
-// expiry an hour in the past (the others expire in the cookie age).
-func (b *bench) generate(n int, expireHalf bool, encode func([]byte) ([]byte, error), sink func([]generated) error) error {
+// encode makes the stored value; every session expires in the cookie age.
+func (b *bench) generate(n int, encode func([]byte) ([]byte, error), sink func([]generated) error) error {
 	const chunk = 5000
 	now := time.Now()
 	jobs := make(chan int)
@@ -112,11 +111,7 @@ func (b *bench) generate(n int, expireHalf bool, encode func([]byte) ([]byte, er
 						failed.Do(func() { genErr = fmt.Errorf("encoding session %d: %w", i, err) })
 						break
 					}
-					when := now.Add(cookieAge)
-					if expireHalf && i%2 == 1 {
-						when = now.Add(-time.Hour - time.Duration(i%3600)*time.Second)
-					}
-					batch = append(batch, generated{key, value, when})
+					batch = append(batch, generated{key, value, now.Add(cookieAge)})
 				}
 				out <- batch
 			}
@@ -153,7 +148,7 @@ func (b *bench) writeFiles(dir string, n int) error {
 		s, err := b.signed(data)
 		return []byte(s), err
 	}
-	return b.generate(n, false, encode, func(batch []generated) error {
+	return b.generate(n, encode, func(batch []generated) error {
 		for _, g := range batch {
 			if err := os.WriteFile(filepath.Join(dir, "sessionid"+g.key), g.value, 0o600); err != nil {
 				return err

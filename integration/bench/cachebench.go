@@ -48,7 +48,8 @@ func (b *bench) cacheRows() ([]row, error) {
 	}
 	location := func(db int) string { return fmt.Sprintf("redis://%s/%d", srv.Addr, db) }
 	progress("redis-py SCAN + GET + pickle.loads of %d sessions", n)
-	pyList, seen, err := b.runDjangoBackend(djangoBackendReq{Op: "redis_list", Cache: map[string]any{"location": location(redisOurs)}})
+	pyList, seen, err := b.runDjangoBackend(djangoBackendReq{Op: "redis_list",
+		Cache: map[string]any{"location": location(redisOurs), "backend": djangoRedis}})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func (b *bench) redisPopulate(srv *cachetest.Server, db, n int) error {
 	c := redisClient(srv, db)
 	defer c.Close()
 	ctx := context.Background()
-	return b.generate(n, false, encode, func(batch []generated) error {
+	return b.generate(n, encode, func(batch []generated) error {
 		p := c.Pipeline()
 		for _, g := range batch {
 			p.Set(ctx, cacheKeyPrefix+g.key, g.value, cookieAge)

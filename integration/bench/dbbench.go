@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -74,11 +76,11 @@ func (b *bench) fileWarmList(n int) (time.Duration, error) {
 
 // pgRows: 100,000 sessions in PostgreSQL, listed and revoked.
 func (b *bench) pgRows(pg *dbtest.Server, n int, fileWarm time.Duration) ([]row, error) {
-	d, err := b.pgPopulate(pg, "bench_pg", n, false)
+	d, err := b.pgPopulate(pg, "bench_pg", n)
 	if err != nil {
 		return nil, err
 	}
-	djCopy, err := pg.CreateDatabase("bench_pg_django", d.Name)
+	djCopy, err := d.Copy("bench_pg_django")
 	if err != nil {
 		return nil, err
 	}
@@ -151,16 +153,12 @@ func (b *bench) dbListRows(engine string, n int, djangoDB map[string]any, args [
 	}, nil
 }
 
-// pgBigRows: a million rows, half expired: `ls` and `ls -l` through a
-// fresh mount under the memory ceiling (the times compared with reading
-// the same columns with a plain SELECT), then `gc` against clear_expired()
-// on a copy.
+// pgBigRows: a million rows: `ls` and `ls -l` through a fresh mount under
+// the memory ceiling (the times compared with reading the same columns
+// with a plain SELECT); then half of them expire, and `gc` goes against
+// clear_expired() on a copy.
 func (b *bench) pgBigRows(pg *dbtest.Server, n int) ([]row, error) {
-	d, err := b.pgPopulate(pg, "bench_pg_big", n, true)
-	if err != nil {
-		return nil, err
-	}
-	djCopy, err := pg.CreateDatabase("bench_pg_big_django", d.Name)
+	d, err := b.pgPopulate(pg, "bench_pg_big", n)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +194,17 @@ func (b *bench) pgBigRows(pg *dbtest.Server, n int) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	expired, err := pgExpireHalf(d)
+	if err != nil {
+		return nil, err
+	}
+	if expired != n/2 {
+		return nil, fmt.Errorf("%d rows expired, want %d", expired, n/2)
+	}
+	djCopy, err := d.Copy("bench_pg_big_django")
+	if err != nil {
+		return nil, err
+	}
 	progress("Django clear_expired() of %d rows", n/2)
 	django, cleared, err := b.runDjangoBackend(djangoBackendReq{Op: "db_clear_expired", Database: djCopy.Django()})
 	if err != nil {
@@ -225,9 +234,9 @@ func (b *bench) pgBigRows(pg *dbtest.Server, n int) ([]row, error) {
 // pgPopulate creates database name with Django's session table and n
 // sessions in it (COPY), vacuumed and analysed so that no contender pays
 // for setting hint bits or lacks statistics.
-func (b *bench) pgPopulate(pg *dbtest.Server, name string, n int, expireHalf bool) (*dbtest.Database, error) {
+func (b *bench) pgPopulate(pg *dbtest.Server, name string, n int) (*dbtest.Database, error) {
 	progress("writing %d sessions to PostgreSQL database %s", n, name)
-	d, err := pg.CreateDatabase(name, "")
+	d, err := pg.CreateDatabase(name)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +256,7 @@ func (b *bench) pgPopulate(pg *dbtest.Server, name string, n int, expireHalf boo
 		return []byte(s), err
 	}
 	cols := []string{"session_key", "session_data", "expire_date"}
-	err = b.generate(n, expireHalf, encode, func(batch []generated) error {
+	err = b.generate(n, encode, func(batch []generated) error {
 		rows := make([][]any, len(batch))
 		for i, g := range batch {
 			rows[i] = []any{g.key, string(g.value), g.when}
@@ -262,6 +271,36 @@ func (b *bench) pgPopulate(pg *dbtest.Server, name string, n int, expireHalf boo
 		return nil, fmt.Errorf("VACUUM of %s: %w", name, err)
 	}
 	return d, nil
+}
+
+// oddDigits are the base-36 digits of odd value: the last character of
+// the key of every second generated session.
+const oddDigits = "13579bdfhjlnprtvxz"
+
+// pgExpireHalf moves the expiry of every second session (odd index) two
+// cookie ages back, so that Django finds it expired, then vacuums; it
+// returns how many rows it changed.
+func pgExpireHalf(d *dbtest.Database) (int, error) {
+	progress("expiring every second session of %s", d.Name)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, d.DSN())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	odd := make([]string, len(oddDigits))
+	for i := range oddDigits {
+		odd[i] = oddDigits[i : i+1]
+	}
+	tag, err := conn.Exec(ctx, `UPDATE django_session SET expire_date = expire_date - $1::interval WHERE right(session_key, 1) = ANY($2)`,
+		fmt.Sprintf("%d seconds", int64(2*cookieAge/time.Second)), odd)
+	if err != nil {
+		return 0, fmt.Errorf("expiring sessions: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `VACUUM (FREEZE, ANALYZE) django_session`); err != nil {
+		return 0, fmt.Errorf("VACUUM of %s: %w", d.Name, err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // pgSelect times reading every row of a query through pgx, as the floor
@@ -314,7 +353,13 @@ func pgCount(d *dbtest.Database, want int) error {
 
 // sqliteRows: the same sessions in a SQLite file, listed.
 func (b *bench) sqliteRows(n int, fileWarm time.Duration) ([]row, error) {
-	path := b.path("sessions.sqlite3")
+	// In a directory of its own: the mount refuses a mount point inside the
+	// database's directory.
+	dir := b.path("sqlite")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "sessions.sqlite3")
 	if err := b.sqlitePopulate(path, n); err != nil {
 		return nil, err
 	}
@@ -356,7 +401,7 @@ func (b *bench) sqlitePopulate(path string, n int) error {
 		s, err := b.signed(data)
 		return []byte(s), err
 	}
-	err = b.generate(n, false, encode, func(batch []generated) error {
+	err = b.generate(n, encode, func(batch []generated) error {
 		for _, g := range batch {
 			if _, err := ins.Exec(g.key, string(g.value), g.when.UTC().Format("2006-01-02 15:04:05.000000")); err != nil {
 				return err

@@ -18,28 +18,35 @@ func StartServer(engine dbstore.Engine) (*Server, error) {
 	return srv, err
 }
 
-// CreateDatabase is NewDatabase outside a test: an empty database named
-// name owned by a user of its own, a copy of database template when that is
-// not "" (PostgreSQL only). It stays until the server stops.
-func (s *Server) CreateDatabase(name, template string) (*Database, error) {
-	d := &Database{Server: s, Name: name, User: "u_" + name, Password: "pw/" + randomHex(6) + "@:%"}
-	var stmts []string
-	switch s.Engine {
-	case dbstore.PostgreSQL:
-		create := fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, d.Name, d.User)
-		if template != "" {
-			create += " TEMPLATE " + template
-		}
-		stmts = []string{fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, d.User, d.Password), create}
-	default:
+// CreateDatabase is NewDatabase outside a test (PostgreSQL): an empty
+// database named name, owned by a user of its own. It stays until the
+// server stops.
+func (s *Server) CreateDatabase(name string) (*Database, error) {
+	if s.Engine != dbstore.PostgreSQL {
 		return nil, fmt.Errorf("CreateDatabase: %s is not supported", s.Engine)
 	}
-	for _, q := range stmts {
+	d := &Database{Server: s, Name: name, User: "u_" + name, Password: "pw/" + randomHex(6) + "@:%"}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, d.User, d.Password),
+		fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, d.Name, d.User),
+	} {
 		if _, err := s.admin.Exec(q); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", s.Engine, q, err)
 		}
 	}
 	return d, nil
+}
+
+// Copy creates database name as a copy of d (CREATE DATABASE ... TEMPLATE,
+// a file copy), with the same owner. Nobody may be connected to d.
+func (d *Database) Copy(name string) (*Database, error) {
+	q := fmt.Sprintf(`CREATE DATABASE %s OWNER %s TEMPLATE %s`, name, d.User, d.Name)
+	if _, err := d.Server.admin.Exec(q); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", d.Server.Engine, q, err)
+	}
+	c := *d
+	c.Name = name
+	return &c, nil
 }
 
 // DSN is a libpq keyword/value string of the database's owner over the
