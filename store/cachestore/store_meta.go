@@ -7,6 +7,7 @@ import (
 
 	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/offheap"
 )
 
 // facts are what decoding one stored value tells, whatever its key's TTL:
@@ -33,8 +34,9 @@ type facts struct {
 // that is a small number, no decode error) is a 32-byte pointer-free slot
 // holding a 64-bit hash of key and version. Slots live in fixed-size
 // chunks that never move (growing copies nothing) and are found through an
-// open-addressing index of uint32s: about 40 bytes a session, none of
-// which the collector scans. Other user ids and errors sit in small side
+// open-addressing index of uint32s: about 40 bytes a session, in memory
+// mapped outside the Go heap (offheap.Zeroed), so the collector neither
+// scans them nor paces collection by them. Other user ids and errors sit in small side
 // maps. A collision of two hashes (seeded per process, so not chosen by
 // whoever writes the cache) could only show one listing stale figures:
 // Load, RemoveIf and every write decode what they act on.
@@ -42,7 +44,9 @@ type metaCache struct {
 	mu     sync.Mutex
 	seed   maphash.Seed
 	index  []uint32 // linear probing: slot number + 1; 0 is empty
+	imem   []byte   // the mapping of index
 	chunks [][]metaSlot
+	cmem   [][]byte          // the mapping of each chunk
 	n      int               // slots in use: slot i is chunks[i>>chunkBits][i&chunkMask]
 	users  map[uint64]string // user ids that are not small numbers
 	errs   map[uint64]error
@@ -108,7 +112,8 @@ func (mc *metaCache) find(h uint64) *metaSlot {
 // insert adds a slot for a hash find did not find.
 func (mc *metaCache) insert(s metaSlot) {
 	if len(mc.chunks) == mc.n>>chunkBits {
-		mc.chunks = append(mc.chunks, make([]metaSlot, 1<<chunkBits))
+		chunk, mem := offheap.Zeroed[metaSlot](1 << chunkBits)
+		mc.chunks, mc.cmem = append(mc.chunks, chunk), append(mc.cmem, mem)
 	}
 	*mc.slot(mc.n) = s
 	mc.n++
@@ -134,15 +139,29 @@ func (mc *metaCache) reindex() {
 	for size*3 < mc.n*4+4 {
 		size *= 2
 	}
-	mc.index = make([]uint32, size)
+	old := mc.imem
+	defer offheap.Release(old)
+	mc.index, mc.imem = offheap.Zeroed[uint32](size)
 	for i := 0; i < mc.n; i++ {
 		mc.place(mc.slot(i).hash, i+1)
 	}
 }
 
+// reset empties the cache and returns its memory; mc.mu is held.
 func (mc *metaCache) reset() {
-	mc.index, mc.chunks, mc.n = nil, nil, 0
+	offheap.Release(mc.imem)
+	for _, mem := range mc.cmem {
+		offheap.Release(mem)
+	}
+	mc.index, mc.imem, mc.chunks, mc.cmem, mc.n = nil, nil, nil, nil, 0
 	mc.users, mc.errs = map[uint64]string{}, map[uint64]error{}
+}
+
+// release is reset for a store that is closing.
+func (mc *metaCache) release() {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	mc.reset()
 }
 
 // get returns the facts of key's version v, marking them seen by scan
@@ -288,7 +307,11 @@ func (mc *metaCache) sweep(gen uint8) {
 		return
 	}
 	mc.n = kept
-	mc.chunks = mc.chunks[:(kept+chunkMask)>>chunkBits]
+	used := (kept + chunkMask) >> chunkBits
+	for _, mem := range mc.cmem[used:] {
+		offheap.Release(mem)
+	}
+	mc.chunks, mc.cmem = mc.chunks[:used], mc.cmem[:used]
 	if last := kept & chunkMask; last != 0 {
 		clear(mc.chunks[len(mc.chunks)-1][last:])
 	}
