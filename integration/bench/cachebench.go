@@ -81,6 +81,11 @@ func (b *bench) cacheRows() ([]row, error) {
 	if want := revokeCount(n); removed != want {
 		return nil, fmt.Errorf("the Django-side revoke removed %d sessions, want %d", removed, want)
 	}
+	progress("sessionfs revoke --user --dry-run")
+	dry, dryRSS, err := b.runCLI(append(b.redisArgs(location(redisOurs)), "revoke", "--dry-run", "--user", revokeUser)...)
+	if err != nil {
+		return nil, err
+	}
 	progress("sessionfs revoke --user")
 	revoke, revokeRSS, err := b.runCLI(append(b.redisArgs(location(redisOurs)), "revoke", "--user", revokeUser)...)
 	if err != nil {
@@ -94,6 +99,8 @@ func (b *bench) cacheRows() ([]row, error) {
 			other: "redis-py SCAN + GET + pickle.loads", theirs: pyList, target: faster, rss: firstRSS},
 		{id: "cache2", what: fmt.Sprintf("revoke --user of %d of %d sessions, Redis", removed, n), ours: revoke,
 			other: "Django-side loop: iter_keys, get, delete", theirs: djRevoke, target: atLeastFaster(5), rss: revokeRSS},
+		{id: "cache2b", what: fmt.Sprintf("revoke --user --dry-run of %d sessions, Redis", n), ours: dry,
+			other: "Django-side loop: iter_keys, get, delete", theirs: djRevoke, rss: dryRSS},
 	}
 	// The million sessions have the server to themselves.
 	for _, db := range []int{redisOurs, redisDjango} {
