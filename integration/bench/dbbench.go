@@ -282,8 +282,8 @@ const oddDigits = "13579bdfhjlnprtvxz"
 // pgExpireHalf moves the expiry of every second session (odd index) two
 // cookie ages back, so that Django finds it expired, and returns how many
 // rows it changed. It rewrites the table (CREATE TABLE AS, then Django's
-// keys and indexes) rather than updating half of it: a million-row UPDATE
-// and the vacuum after it take a minute; this leaves no dead rows either.
+// keys and indexes) rather than updating half of it, which would leave as
+// many dead rows for a long vacuum to clear.
 func pgExpireHalf(d *dbtest.Database) (int, error) {
 	progress("expiring every second session of %s", d.Name)
 	ctx := context.Background()
