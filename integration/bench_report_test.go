@@ -12,8 +12,10 @@ import (
 	"github.com/sessionfs/sessionfs/integration/mounttest"
 )
 
-// benchRows are the row labels of integration/bench's table (issue 7).
-var benchRows = []string{"1a", "1b", "2a", "2b", "3", "3b", "4", "4b", "5a", "5b", "5c", "5d", "5e", "5f", "6a", "6b", "6c", "6d", "7a", "7b", "7c", "7d", "8a", "8b", "9a", "9b", "9c", "9d"}
+// benchRows are the row labels of integration/bench's table: the file
+// backend's, then the database and cache backends'.
+var benchRows = []string{"1a", "1b", "2a", "2b", "3", "3b", "4", "4b", "5a", "5b", "5c", "5d", "5e", "5f", "6a", "6b", "6c", "6d", "7a", "7b", "7c", "7d", "8a", "8b", "9a", "9b", "9c", "9d",
+	"db1", "db1b", "db2", "db3", "db4", "db5", "db6", "sqlite1", "sqlite1b", "sqlite2", "cache1", "cache2", "cache2b", "cache3", "cache4"}
 
 // A row's sessionfs time, its comparison's time and their ratio.
 var benchRowRE = regexp.MustCompile(`^(\S+)\s.*?\s(\d+\.\d+ (?:µs|ms|s))\s.*?\s(\d+\.\d+ (?:µs|ms|s))\s+(\d+\.\d+)× (?:faster|slower)\s`)

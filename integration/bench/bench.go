@@ -53,6 +53,7 @@ type bench struct {
 	data    string // the running section's file system
 	keyFile string // holds secret, for the mounts and the CLI
 	sz      sizes
+	backend backendSizes // the db and cache sections
 	rounds  int
 	seed    uint64
 	dj      *harness.Django

@@ -37,6 +37,8 @@ var sections = []struct {
 	{"gc", (*bench).gcRows},
 	{"memory", (*bench).memoryRows},
 	{"lock", (*bench).lockRows},
+	{"db", (*bench).dbRows},
+	{"cache", (*bench).cacheRows},
 }
 
 func main() {
@@ -44,7 +46,7 @@ func main() {
 		os.Exit(serveMemfs(os.Args[2:]))
 	}
 	scale := flag.String("scale", "full", "sizes: full, small (1/50) or tiny (1/1000, for the test)")
-	only := flag.String("only", "", "comma-separated sections to run (decode,list,cat,save,gc,memory,lock); default all")
+	only := flag.String("only", "", "comma-separated sections to run (decode,list,cat,save,gc,memory,lock,db,cache); default all")
 	bin := flag.String("bin", "bin/sessionfs", "the sessionfs binary (make build)")
 	rounds := flag.Int("rounds", 3, "timed rounds of every repeatable measurement; the best counts")
 	seed := flag.Uint64("seed", 1, "random seed of the generated sessions")
@@ -70,6 +72,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	b.backend = backendScales[*scale]
 	rows, err := b.runSections(selected)
 	var counts bytes.Buffer // printed after the table, which stays the first thing on stdout
 	if err == nil && *requests > 0 {
@@ -163,6 +166,6 @@ func printFooter(w *os.File, b *bench, cmd string) {
 	fmt.Fprintf(w, "Django %s (%s), %s, GOMAXPROCS=%d (1 in the decode loops), %d CPUs, kernel %s, %s\n",
 		b.dj.Full, harness.SystemPython, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		strings.TrimSpace(string(kernel)), time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "sizes: %s; rounds %d; sessionfs binary %s\n", b.sz, b.rounds, b.bin)
+	fmt.Fprintf(w, "sizes: %s, %s; rounds %d; sessionfs binary %s\n", b.sz, b.backend, b.rounds, b.bin)
 	fmt.Fprintf(w, "files: %s\n", fsKinds[b.fsKind])
 }

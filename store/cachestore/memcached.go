@@ -506,6 +506,7 @@ func (m *memcachedClient) Scan(ctx context.Context, fn func(Item) error) error {
 		return m.fail("stats items", err)
 	}
 	seen := newSeenSet()
+	defer seen.release()
 	best := map[int]int{} // the most keys one dump found in each class
 	which := "all"
 	for attempt := 0; ; attempt++ {

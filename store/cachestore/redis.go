@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionfs/sessionfs/store"
+	"github.com/sessionfs/sessionfs/store/internal/offheap"
 )
 
 // Redis: reads and the writes that compare run as Lua scripts, one atomic
@@ -394,6 +395,7 @@ func globEscape(s string) string {
 func (c *redisClient) Scan(ctx context.Context, fn func(Item) error) error {
 	match := globEscape(c.keys.Prefix()) + "*"
 	seen := newSeenSet()
+	defer seen.release()
 	var cursor uint64
 	for {
 		keys, next, err := c.rdb.Scan(ctx, cursor, match, int64(c.cfg.ScanCount)).Result()
@@ -476,20 +478,58 @@ func (c *redisClient) readGroup(ctx context.Context, sessions []string, fn func(
 }
 
 // seenSet holds 64-bit hashes of keys, seeded per scan so that no one can
-// choose keys that collide.
+// choose keys that collide. A listing of a million keys holds a million
+// hashes, in an open-addressing table mapped outside the Go heap
+// (offheap.Zeroed): 8 to 16 bytes a key, which neither the collector scans
+// nor its pacing counts. release returns the memory at the end of a scan.
 type seenSet struct {
-	seed maphash.Seed
-	m    map[uint64]struct{}
+	seed  maphash.Seed
+	slots []uint64 // linear probing; 0 is empty
+	mem   []byte
+	n     int
 }
 
-func newSeenSet() *seenSet { return &seenSet{seed: maphash.MakeSeed(), m: map[uint64]struct{}{}} }
+func newSeenSet() *seenSet { return &seenSet{seed: maphash.MakeSeed()} }
 
 // add reports whether key was new.
 func (s *seenSet) add(key string) bool {
-	h := maphash.String(s.seed, key)
-	if _, dup := s.m[h]; dup {
-		return false
+	h := maphash.String(s.seed, key) | 1 // never 0, the empty slot
+	if (s.n+1)*4 > len(s.slots)*3 {
+		s.grow()
 	}
-	s.m[h] = struct{}{}
-	return true
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return false
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return true
+		}
+	}
+}
+
+// grow doubles the table.
+func (s *seenSet) grow() {
+	old, oldMem := s.slots, s.mem
+	s.slots, s.mem = offheap.Zeroed[uint64](max(1024, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, h := range old {
+		if h == 0 {
+			continue
+		}
+		i := h & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = h
+	}
+	offheap.Release(oldMem)
+}
+
+// release returns the table's memory; the set is empty afterwards.
+func (s *seenSet) release() {
+	offheap.Release(s.mem)
+	s.slots, s.mem, s.n = nil, nil, 0
 }

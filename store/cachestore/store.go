@@ -97,8 +97,11 @@ func New(c Client, cfg StoreConfig) (*Store, error) {
 	return &Store{c: c, cfg: cfg, codec: cfg.Codec, meta: newMetaCache()}, nil
 }
 
-// Close closes the cache client.
-func (s *Store) Close() error { return s.c.Close() }
+// Close closes the cache client and returns the metadata cache's memory.
+func (s *Store) Close() error {
+	s.meta.release()
+	return s.c.Close()
+}
 
 // Config returns the effective settings (defaults filled in).
 func (s *Store) Config() StoreConfig { return s.cfg }

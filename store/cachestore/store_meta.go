@@ -201,3 +201,6 @@ func (f facts) meta(it Item, expiry, modTime time.Time) store.Meta {
 	}
 	return m
 }
+
+// release returns the cache's off-heap memory; the cache is not used after.
+func (mc *metaCache) release() { mc.c.Release() }

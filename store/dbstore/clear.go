@@ -44,9 +44,15 @@ func (s *Store) ClearExpired(ctx context.Context, now time.Time, opt ClearOption
 		return n, err
 	}
 	var total int64
+	var resume time.Time // the latest expire_date deleted so far
 	for {
-		removed, err := s.clearBatch(ctx, nowArg, batch, opt.WithData)
+		removed, err := s.clearBatch(ctx, nowArg, resume, batch, opt.WithData)
 		total += int64(len(removed))
+		for _, r := range removed {
+			if r.ExpireDate.After(resume) {
+				resume = r.ExpireDate
+			}
+		}
 		for _, r := range removed {
 			if !opt.WithData {
 				r.Data, r.Version = "", Version{}
@@ -64,12 +70,17 @@ func (s *Store) ClearExpired(ctx context.Context, now time.Time, opt ClearOption
 	}
 }
 
-// clearBatch deletes at most batch expired rows in one transaction.
-func (s *Store) clearBatch(ctx context.Context, nowArg any, batch int, withData bool) ([]Row, error) {
+// clearBatch deletes at most batch expired rows in one transaction; on
+// PostgreSQL the search starts at expire_date resume unless it is zero.
+func (s *Store) clearBatch(ctx context.Context, nowArg any, resume time.Time, batch int, withData bool) ([]Row, error) {
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if s.returning {
-		rows, err := s.db.QueryContext(cctx, s.sql.clearSQL(withData, batch), nowArg)
+		query, args := s.sql.clearSQL(withData, batch, false), []any{nowArg}
+		if s.sql.engine == PostgreSQL && !resume.IsZero() {
+			query, args = s.sql.clearSQL(withData, batch, true), []any{nowArg, s.clock.arg(resume)}
+		}
+		rows, err := s.db.QueryContext(cctx, query, args...)
 		if err != nil {
 			return nil, s.wrapParent(ctx, err, "clearing expired sessions in %s", s.cfg)
 		}

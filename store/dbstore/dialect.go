@@ -104,13 +104,28 @@ func (d dialect) expiredSQL(withData bool, limit int) pageQuery {
 // clearSQL deletes one batch of rows with expire_date < ph(1) and returns
 // them. PostgreSQL re-checks the outer condition on a row a concurrent save
 // changed, so a session Django renewed meanwhile is kept.
-func (d dialect) clearSQL(withData bool, limit int) string {
+//
+// On PostgreSQL the rows earlier batches deleted stay in the table and its
+// indexes until a vacuum, so a batch must not search from the start again,
+// nor scan the table to find the rows it chose: it takes the earliest
+// expiries from expire_date ph(2) on when resume is set (the latest one the
+// previous batch deleted), and deletes them by their tuple ids. A row a
+// concurrent save renewed has moved to another tuple and is left alone.
+func (d dialect) clearSQL(withData bool, limit int, resume bool) string {
 	cols := "session_key, '', " + d.expire
 	if withData {
 		cols = "session_key, session_data, " + d.expire
 	}
-	if d.engine == MySQL { // MariaDB
+	switch d.engine {
+	case MySQL: // MariaDB
 		return fmt.Sprintf("DELETE FROM %s WHERE expire_date < ? LIMIT %d RETURNING %s", d.table, limit, cols)
+	case PostgreSQL:
+		from := ""
+		if resume {
+			from = " AND expire_date >= " + d.ph(2)
+		}
+		return fmt.Sprintf("DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE expire_date < %s%s ORDER BY expire_date LIMIT %d)) AND expire_date < %s RETURNING %s",
+			d.table, d.table, d.ph(1), from, limit, d.ph(1), cols)
 	}
 	return fmt.Sprintf("DELETE FROM %s WHERE session_key IN (SELECT session_key FROM %s WHERE expire_date < %s LIMIT %d) AND expire_date < %s RETURNING %s",
 		d.table, d.table, d.ph(1), limit, d.ph(1), cols)
