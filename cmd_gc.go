@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -40,12 +41,16 @@ func gcAction(c *cli.Context) error {
 	res, err := change.ClearExpired(c.Context, st, store.ClearOptions{DryRun: dryRun, KeepLeftovers: c.Bool("keep-temp")},
 		cliAudit(log), func(store.Entry) { progress.tick() })
 	progress.done()
+	// One write per key would cost more than deciding what to remove: the
+	// names go out buffered, before the summary on standard error.
+	out := bufio.NewWriter(c.App.Writer)
 	for _, key := range res.Removed {
-		fmt.Fprintln(c.App.Writer, key)
+		fmt.Fprintln(out, key)
 	}
 	for _, name := range res.Leftovers {
-		fmt.Fprintln(c.App.Writer, name)
+		fmt.Fprintln(out, name)
 	}
+	out.Flush()
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 
@@ -35,9 +36,11 @@ func revokeAction(c *cli.Context) error {
 	defer st.Close()
 	defer log.Close()
 	dryRun := c.Bool("dry-run")
+	out := bufio.NewWriter(c.App.Writer) // one write per key would cost more than the removal
 	res, err := change.RevokeUser(c.Context, st, user, dryRun, cliAudit(log), func(r store.Removal) {
-		fmt.Fprintln(c.App.Writer, r.Key)
+		fmt.Fprintln(out, r.Key)
 	})
+	out.Flush()
 	if err != nil && !errors.Is(err, change.ErrNotLogged) {
 		return err
 	}
