@@ -295,8 +295,8 @@ func TestBufferBudgetReaders(t *testing.T) {
 	root.renderings.mu.Lock()
 	r := root.renderings.byKey[keyA]
 	root.renderings.mu.Unlock()
-	if r == nil || r.refs != 20 {
-		t.Fatalf("20 readers of one version: rendering %+v", r)
+	if r == nil || r.refs != 21 {
+		t.Fatal("20 readers of one version and its node: want one rendering of 21 references")
 	}
 	if used := root.buffers.used.Load(); used != one {
 		t.Errorf("20 readers hold %d bytes, want one rendering (%d)", used, one)

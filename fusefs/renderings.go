@@ -67,6 +67,14 @@ func (r *renderings) get(key string, v store.Version) *rendering {
 	return nil
 }
 
+// holdRendering returns g with one more reference.
+func (d *rootDir) holdRendering(g *rendering) *rendering {
+	d.renderings.mu.Lock()
+	defer d.renderings.mu.Unlock()
+	g.refs++
+	return g
+}
+
 // releaseRendering drops one reference; the last gives its bytes back.
 func (d *rootDir) releaseRendering(g *rendering) {
 	r := &d.renderings

@@ -40,6 +40,7 @@ type rootDir struct {
 	inodes       inodeBudget
 	buffers      bufferBudget // bytes held for open files (membudget.go)
 	renderings   renderings   // what readers read, shared by version
+	staleOpens   staleOpens   // opens refused because the name led to an older version
 }
 
 var (

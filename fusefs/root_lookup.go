@@ -53,7 +53,7 @@ func (d *rootDir) lookupSession(ctx context.Context, name, key string, out *fuse
 	if accept != nil && !accept(meta) {
 		return nil, syscall.ENOENT
 	}
-	n := d.sessionChild(ctx, name, key)
+	n := d.sessionChild(ctx, name, key, meta)
 	if !n.fillAttrFrom(meta, &out.Attr) {
 		// Only a committed session at rest may be cached: a scratch file
 		// renamed onto this name later arrives with its own zero timeout.
@@ -87,19 +87,30 @@ func (d *rootDir) liveMeta(ctx context.Context, key string) (store.Meta, error) 
 }
 
 // sessionChild returns the node the tree already has for name if it is the
-// committed session key, else a new one (the name may have been a scratch
-// file or a pending create before).
-func (d *rootDir) sessionChild(ctx context.Context, name, key string) *sessionNode {
+// version of key that meta describes (or the node writers are changing),
+// else a new sealed node of that version: the name may have been a scratch
+// file or a pending create before, or the session changed. The kernel sees
+// a new node id for the name and drops its entry; the old node lives on
+// for the files open on it until the kernel forgets it.
+func (d *rootDir) sessionChild(ctx context.Context, name, key string, meta store.Meta) *sessionNode {
+	counted := false
 	if ch := d.GetChild(name); ch != nil {
-		if n, ok := ch.Operations().(*sessionNode); ok && n.isCommitted(key) {
-			if n.reacquired() {
-				d.inodes.added(name) // handed back, and the kernel looked it up again before forgetting it
+		if n, ok := ch.Operations().(*sessionNode); ok {
+			if n.matches(key, meta) {
+				if n.reacquired() {
+					d.inodes.added(name) // handed back, and the kernel looked it up again before forgetting it
+				}
+				return n
 			}
-			return n
+			// The name's older version: the kernel drops its entry on
+			// seeing the new node, so the name stays counted once.
+			counted = n.isVersion(key)
 		}
 	}
-	n := &sessionNode{root: d, key: key}
+	n := &sessionNode{root: d, key: key, sealed: !meta.Version.IsZero(), version: meta.Version, pinned: meta}
 	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})
-	d.inodes.added(name)
+	if !counted {
+		d.inodes.added(name)
+	}
 	return n
 }

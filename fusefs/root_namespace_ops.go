@@ -65,7 +65,7 @@ func (d *rootDir) createSession(ctx context.Context, name, key string, exists bo
 	case act == createOpenPending:
 		return pending, 0
 	case act == createOpenStored:
-		return d.sessionChild(ctx, name, key), 0 // the kernel's lookup raced with Django creating the key
+		return d.sessionChild(ctx, name, key, store.Meta{}), 0 // the kernel's lookup raced with Django creating the key; a writer opens it: no version
 	}
 	n := &sessionNode{root: d, key: key, state: newSessionState(act == createReplacing), created: time.Now()}
 	d.NewInode(ctx, n, fs.StableAttr{Mode: syscall.S_IFREG})

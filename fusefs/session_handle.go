@@ -19,7 +19,8 @@ type sessionHandle struct {
 	max    int64  // largest document a write may make
 	opener procID // the process that opened it: its saves are conditional on what it read (conflict.go)
 
-	doc *rendering // a reader's content, shared with the other readers of that version
+	doc    *rendering // a reader's content, shared with the other readers of that version
+	cached bool       // a reader through the page cache (sessionNode.cacheIfSealed)
 
 	mu      sync.Mutex
 	buf     pageBuf // a writer's document (or a pending file's), charged to the buffer budget
@@ -167,6 +168,9 @@ func (h *sessionHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 func (h *sessionHandle) Release(ctx context.Context) (status syscall.Errno) {
 	if h.doc != nil {
 		h.node.root.releaseRendering(h.doc)
+	}
+	if h.cached {
+		h.node.uncache(h)
 	}
 	if h.write {
 		h.node.release(h)

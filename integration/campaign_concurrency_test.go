@@ -20,11 +20,13 @@ import (
 
 // TestCampaignConcurrency: Django processes save the
 // same sessions in a loop (loop_save) and another Django loads them
-// (loop_load), while readers cat them through the mount and editors cp new
-// versions over them, for a set duration. Zero torn reads (every cat is one
-// whole document written for that session), zero decode errors, zero Django
-// exceptions; after Django stops, a final write through the mount is what
-// Django loads and cat shows.
+// (loop_load), while readers cat them and tail -c their ends through the
+// mount and editors save new versions of other sizes over them (cp, a
+// redirect, a rename), for a set duration: the sizes change under open
+// readers. Zero torn reads
+// (every cat is one whole document written for that session, every tail the
+// end of one), zero decode errors, zero Django exceptions; after Django
+// stops, a final write through the mount is what Django loads and cat shows.
 func TestCampaignConcurrency(t *testing.T) {
 	dj := harness.RequireDjango(t, "3.2")
 	tl := campaign.Start(t, "concurrency")
@@ -100,11 +102,23 @@ func TestCampaignConcurrency(t *testing.T) {
 			concReader(toolCtx, tl, m, keys, uint64(r))
 		}()
 	}
+	// An in-place save (cp, a redirect) truncates the very file the name
+	// leads to, and a tail opening it meanwhile takes the writer's size, as
+	// on any file system: tails read the other half, which only Django and
+	// rename-to-commit saves through the mount change.
+	inPlace, renamed := keys[:nKeys/2], keys[nKeys/2:]
+	for r := range readers {
+		toolWG.Add(1)
+		go func() {
+			defer toolWG.Done()
+			concTailer(toolCtx, tl, m, renamed, uint64(r))
+		}()
+	}
 	for e := range editors {
 		toolWG.Add(1)
 		go func() {
 			defer toolWG.Done()
-			concEditor(toolCtx, tl, m, keys, filepath.Join(tmp, fmt.Sprintf("edit%d", e)), fmt.Sprintf("ed%d", e), uint64(e))
+			concEditor(toolCtx, tl, m, inPlace, renamed, filepath.Join(tmp, fmt.Sprintf("edit%d", e)), fmt.Sprintf("ed%d", e), uint64(e))
 		}()
 	}
 	time.Sleep(dur)
@@ -114,7 +128,7 @@ func TestCampaignConcurrency(t *testing.T) {
 	djWG.Wait()
 	toolStop()
 	toolWG.Wait()
-	t.Logf("through the mount: %d cats, %d cps", catCount.Load(), cpCount.Load())
+	t.Logf("through the mount: %d cats, %d tails, %d cps and redirects", catCount.Load(), tailCount.Load(), cpCount.Load())
 
 	// Django has stopped: the directory is quiet. Every file holds one whole
 	// document; then a last write through the mount must be what everyone sees.
@@ -141,8 +155,9 @@ func TestCampaignConcurrency(t *testing.T) {
 	}
 }
 
-// catCount and cpCount count the mount's readers' and editors' operations.
-var catCount, cpCount atomic.Int64
+// catCount, tailCount and cpCount count the mount's readers' and editors'
+// operations.
+var catCount, tailCount, cpCount atomic.Int64
 
 // docTag names one write: who wrote it, for which session, which write.
 func docTag(writer, key string, seq int) string { return fmt.Sprintf("%s:%s:%d", writer, key, seq) }
@@ -174,13 +189,79 @@ func concReader(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, key
 	}
 }
 
-// concEditor cps new versions (some over 128 KiB, so cat needs several
-// reads) over random sessions through the mount until ctx ends.
-func concEditor(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, keys []string, src, name string, seed uint64) {
+// concTailer runs tail -c N on random sessions through the mount until ctx
+// ends: tail takes the size from the open file and reads from size-N, so a
+// size that is not the content's shows as a short, empty or foreign end.
+// N stays within the padding every document of the campaign ends with.
+func concTailer(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, keys []string, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for ctx.Err() == nil {
+		key := keys[rng.IntN(len(keys))]
+		n := 60 + rng.IntN(70)
+		cctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		out, err := exec.CommandContext(cctx, "tail", "-c", fmt.Sprint(n), m.File(key)).Output()
+		cancel()
+		tl.Operations.Add(1)
+		tl.Checked.Add(1)
+		tailCount.Add(1)
+		if err != nil {
+			tl.Problem("tail -c %d %s: %v", n, key, err)
+			continue
+		}
+		if err := docEnd(out, n, key); err != nil {
+			tl.Problem("tail -c %d %s: torn, short or foreign end: %v", n, key, err)
+		}
+	}
+}
+
+// docEnd checks that out is the last n bytes of a pretty campaign document
+// written for key, padded with at least n bytes: whole tag units ending the
+// padding, after the end of one more.
+func docEnd(out []byte, n int, key string) error {
+	if len(out) != n {
+		return fmt.Errorf("%d bytes, want %d: %q", len(out), n, out)
+	}
+	s := strings.TrimRight(string(out), " \n")
+	if !strings.HasSuffix(s, "}") {
+		return fmt.Errorf("does not end the document: %q", out)
+	}
+	s = strings.TrimRight(strings.TrimSuffix(s, "}"), " \n")
+	if !strings.HasSuffix(s, `."`) {
+		return fmt.Errorf("does not end the padding: %q", out)
+	}
+	units := strings.Split(strings.TrimSuffix(s, `"`), ".")
+	if len(units) < 3 {
+		return fmt.Errorf("no whole tag: %q", out)
+	}
+	tag := units[len(units)-2]
+	for _, u := range units[1 : len(units)-1] {
+		if u != tag {
+			return fmt.Errorf("two tags %q and %q: %q", u, tag, out)
+		}
+	}
+	if !strings.HasSuffix(tag, units[0]) {
+		return fmt.Errorf("%q does not end tag %q: %q", units[0], tag, out)
+	}
+	if parts := strings.Split(tag, ":"); len(parts) != 3 || parts[1] != key {
+		return fmt.Errorf("tag %q was written for another session", tag)
+	}
+	return nil
+}
+
+// concEditor saves new versions (some over 128 KiB, so cat needs several
+// reads) through the mount until ctx ends: over inPlace sessions with cp or
+// a shell redirect (both truncate the file at open), over renamed sessions
+// the way sed -i does (a temporary file in the mount renamed over the
+// session).
+func concEditor(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, inPlace, renamed []string, src, name string, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 6))
 	for seq := 0; ctx.Err() == nil; seq++ {
+		keys := inPlace
+		if seq%3 == 2 {
+			keys = renamed
+		}
 		key := keys[rng.IntN(len(keys))]
-		pad := rng.IntN(200)
+		pad := 5 + rng.IntN(200)
 		if rng.IntN(5) == 0 {
 			pad = 6000 // ~150 KiB pretty
 		}
@@ -189,12 +270,22 @@ func concEditor(ctx context.Context, tl *campaign.Tally, m *mounttest.Mount, key
 			return
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-		out, err := exec.CommandContext(cctx, "cp", src, m.File(key)).CombinedOutput()
+		var cmd *exec.Cmd
+		switch seq % 3 {
+		case 0:
+			cmd = exec.CommandContext(cctx, "cp", src, m.File(key))
+		case 1:
+			cmd = exec.CommandContext(cctx, "sh", "-c", `cat "$1" > "$2"`, "sh", src, m.File(key))
+		default:
+			tmp := filepath.Join(m.Dir, fmt.Sprintf("%s.json.%s.tmp", key, name))
+			cmd = exec.CommandContext(cctx, "sh", "-c", `cat "$1" > "$2" && mv "$2" "$3"`, "sh", src, tmp, m.File(key))
+		}
+		out, err := cmd.CombinedOutput()
 		cancel()
 		tl.Operations.Add(1)
 		cpCount.Add(1)
 		if err != nil {
-			tl.Problem("cp over %s through the mount: %v: %s", key, err, out)
+			tl.Problem("%q over %s through the mount: %v: %s", cmd.Args, key, err, out)
 		}
 	}
 }

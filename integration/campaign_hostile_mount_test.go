@@ -33,8 +33,9 @@ const (
 // it; truncating scratch files gives their memory back; writers and readers
 // together never make the mount hold more than its buffer budget (ENOMEM
 // past it), and readers of one session share one copy; emptying a session
-// is refused and logged; view files refuse writing with EACCES; shared
-// mmap is ENODEV (private works); a pid recycled from a reader writes
+// is refused and logged; view files refuse writing with EACCES; a shared
+// mmap of a file open for writing is ENODEV (read-only and private ones
+// work); a pid recycled from a reader writes
 // blind; a process holding files across exec does not hang the mount; a
 // user of the mount's group reads and a stranger is refused. Each case
 // leaves the backing directory as it was (unless it says it changes it),
@@ -220,19 +221,22 @@ func hostileMountCases() []hostileCase {
 			_, err := os.OpenFile(filepath.Join(e.m.Dir, ".stats.json"), os.O_WRONLY|os.O_TRUNC, 0)
 			return wantErrno("open .stats.json for writing", err, syscall.EACCES)
 		}},
-		{name: "mmap-shared-ENODEV-private-works", run: func(e *hostileEnv) string {
+		{name: "mmap-shared-ENODEV-for-writers-private-works", run: func(e *hostileEnv) string {
 			out, err := exec.Command(harness.SystemPython, "-c", `
 import errno, mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
-try:
-    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-    print("shared: mapped")
-except OSError as e:
-    print("shared:", errno.errorcode[e.errno])
+m = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+print("shared, read-only:", m[:1].decode())
 m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
 print("private:", m[:1].decode())
+wfd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    mmap.mmap(wfd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    print("shared, open for writing: mapped")
+except OSError as e:
+    print("shared, open for writing:", errno.errorcode[e.errno])
 `, e.m.File(e.key)).CombinedOutput()
-			if err != nil || string(out) != "shared: ENODEV\nprivate: {\n" {
+			if err != nil || string(out) != "shared, read-only: {\nprivate: {\nshared, open for writing: ENODEV\n" {
 				return fmt.Sprintf("mmap: %v: %q", err, out)
 			}
 			return ""
