@@ -1,0 +1,46 @@
+package codec
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestEncodeBigSessionAllocations: the mount encodes every save on the
+// heap, next to the writer's off-heap buffer; a save of a large session
+// allocates a small multiple of its size (the parsed value, the compact
+// form, the compressed stream), not a multiple of that from growing
+// buffers by appending, which a starved collector lets pile up.
+func TestEncodeBigSessionAllocations(t *testing.T) {
+	c, err := New(Config{SecretKey: []byte("alloc-test-secret-key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		doc  string
+	}{
+		{"compressible", `{"big": "` + strings.Repeat("x", 15<<20) + `"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := []byte(tc.doc)
+			if _, err := c.Encode(doc, EncodeOptions{}); err != nil { // warm the pools
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			data, err := c.Encode(doc, EncodeOptions{})
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) == 0 {
+				t.Fatal("empty encoding")
+			}
+			if got, limit := after.TotalAlloc-before.TotalAlloc, 4*uint64(len(doc)); got > limit {
+				t.Errorf("encoding a %d-byte session allocated %d bytes (%.1f× its size), want at most %d (4×)",
+					len(doc), got, float64(got)/float64(len(doc)), limit)
+			}
+		})
+	}
+}
