@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"runtime"
 	"strings"
 	"testing"
@@ -42,5 +43,37 @@ func TestEncodeBigSessionAllocations(t *testing.T) {
 					len(doc), got, float64(got)/float64(len(doc)), limit)
 			}
 		})
+	}
+}
+
+// TestDecodeBigSessionAllocations: decoding a large compressed session (the
+// check after every save, a removal's audit, a read) holds its payload
+// once: the inflater's buffer grows to it and is handed over rather than
+// copied, so the bytes allocated stay under 3× the session's size.
+func TestDecodeBigSessionAllocations(t *testing.T) {
+	c, err := New(Config{SecretKey: []byte("alloc-test-secret-key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(`{"big": "` + strings.Repeat("x", 15<<20) + `"}`)
+	data, err := c.Encode(doc, EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Decode(data); err != nil { // warm the pools
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	js, _, err := c.Decode(data)
+	runtime.ReadMemStats(&after)
+	if err != nil || !bytes.Equal(js, []byte(`{"big":"`+strings.Repeat("x", 15<<20)+`"}`)) {
+		t.Fatalf("Decode = %.40s…, %v", js, err)
+	}
+	got, limit := after.TotalAlloc-before.TotalAlloc, 3*uint64(len(doc))
+	t.Logf("decoding a %d-byte session allocated %d bytes", len(doc), got)
+	if got > limit {
+		t.Errorf("decoding a %d-byte session allocated %d bytes (%.1f× its size), want at most %d (3×)",
+			len(doc), got, float64(got)/float64(len(doc)), limit)
 	}
 }
