@@ -38,7 +38,7 @@ func (c *Codec) Encode(sessionJSON []byte, opt EncodeOptions) ([]byte, error) {
 	var data []byte
 	switch opt.Serializer {
 	case SerializerJSON:
-		data, err = serializeJSON(&v)
+		data, err = serializeJSON(&v, len(sessionJSON))
 	case SerializerPickle:
 		data, err = serializePickle(&v)
 	default:
@@ -72,12 +72,15 @@ func parseSession(sessionJSON []byte) (node, error) {
 
 // serializeJSON is Django's JSONSerializer.dumps. Tags have no JSON meaning:
 // only escaped dicts with string keys and special floats translate.
-func serializeJSON(v *node) ([]byte, error) {
+// sizeHint is the length of the JSON v was parsed from: the compact form of
+// ASCII input is no longer, so one allocation usually holds it, where
+// growing by appending would allocate several times the output in all.
+func serializeJSON(v *node, sizeHint int) ([]byte, error) {
 	plain, err := untagForJSON(v, "")
 	if err != nil {
 		return nil, err
 	}
-	return appendCompact(nil, &plain), nil
+	return appendCompact(make([]byte, 0, sizeHint), &plain), nil
 }
 
 func untagForJSON(v *node, path string) (node, error) {
@@ -175,13 +178,18 @@ func pathOrRoot(path string) string {
 // encodeSigned is signing.dumps(compress=True) with a TimestampSigner.
 func (c *Codec) encodeSigned(data []byte, opt EncodeOptions) []byte {
 	z := compress(data)
-	out := make([]byte, 0, base64.RawURLEncoding.EncodedLen(len(data))+64)
-	if len(z) < len(data)-1 { // Django compresses only when it saves more than one byte
-		out = append(out, '.')
-		out = base64.RawURLEncoding.AppendEncode(out, z)
-	} else {
-		out = base64.RawURLEncoding.AppendEncode(out, data)
+	compressed := len(z) < len(data)-1 // Django compresses only when it saves more than one byte
+	payload := data
+	if compressed {
+		payload = z
 	}
+	// Sized for the payload written: a compressible session's output is a
+	// fraction of its serialized size.
+	out := make([]byte, 0, base64.RawURLEncoding.EncodedLen(len(payload))+64)
+	if compressed {
+		out = append(out, '.')
+	}
+	out = base64.RawURLEncoding.AppendEncode(out, payload)
 	out = append(out, ':')
 	out = appendBase62(out, opt.Now.Unix())
 	var macBuf [32]byte

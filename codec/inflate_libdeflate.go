@@ -9,7 +9,6 @@ package codec
 import "C"
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -36,7 +35,7 @@ var inflaters = sync.Pool{New: func() any {
 type inflater struct {
 	d       *C.struct_libdeflate_decompressor
 	n       C.size_t // the decompressed size libdeflate reports
-	scratch []byte   // output is inflated here, then copied out at its exact size
+	scratch []byte   // output is inflated here, then copied out at its exact size or handed over (takeOrCopy)
 }
 
 // inflate decompresses a zlib stream (header checks, DEFLATE, Adler-32),
@@ -68,7 +67,7 @@ func inflate(z []byte, limit int64) ([]byte, error) {
 			unsafe.Pointer(&out[0]), C.size_t(size), &f.n)
 		switch r {
 		case C.LIBDEFLATE_SUCCESS:
-			return bytes.Clone(out[:f.n]), nil
+			return takeOrCopy(&f.scratch, out[:f.n]), nil
 		case C.LIBDEFLATE_INSUFFICIENT_SPACE:
 			if size >= limit {
 				return nil, fmt.Errorf("%w: decompressed payload over %d bytes", ErrTooLarge, limit)

@@ -62,7 +62,15 @@ func inflate(z []byte, max int64) ([]byte, error) {
 	}
 	for {
 		if len(out) == cap(out) {
-			out = append(out, 0)[:len(out)]
+			// Doubling, not append's gentler growth: a large payload then
+			// costs about twice its size in buffers, not several times.
+			size := min(2*int64(cap(out)), max+1)
+			if size <= int64(cap(out)) {
+				size = int64(cap(out)) + 1
+			}
+			grown := make([]byte, len(out), size)
+			copy(grown, out)
+			out = grown
 		}
 		n, err := f.limited.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
@@ -78,5 +86,5 @@ func inflate(z []byte, max int64) ([]byte, error) {
 	if int64(len(out)) > max {
 		return nil, fmt.Errorf("%w: decompressed payload over %d bytes", ErrTooLarge, max)
 	}
-	return bytes.Clone(out), nil
+	return takeOrCopy(&f.scratch, out), nil
 }

@@ -2,6 +2,8 @@ package codec
 
 import (
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +139,50 @@ func TestPython2ZeroLong(t *testing.T) {
 	js, err := decodePickleSession([]byte("\x80\x02}q\x00U\x01nq\x01\x8a\x00s."), 1<<20)
 	if err != nil || string(js) != `{"n":0}` {
 		t.Fatalf("got %s, %v", js, err)
+	}
+}
+
+// TestPrettySize: PrettySize is len(Pretty) for every input Pretty takes
+// (vectors, escapes, long strings and deep nesting past its internal
+// buffer) and fails where Pretty fails, without holding the rendering.
+func TestPrettySize(t *testing.T) {
+	long := strings.Repeat(`ab\u00e9\ud83d\ude00\u0001\"`, 3000)
+	inputs := []string{
+		`{}`, `{"a":[],"b":{}}`, `{"cart":[1,2,3],"theme":"dark"}`,
+		`{"n":"Zo\u00eb \ud83d\ude00","c":"\u0001\u007f\"\\\n","s":"\ud800x"}`,
+		"{ \"x\" : [ 1 , { \"y\" : null } ] }",
+		`{"long":"` + long + `","k":"` + strings.Repeat("x", 100000) + `"}`,
+		`{"deep":` + strings.Repeat(`[1,`, 3000) + `2` + strings.Repeat(`]`, 3000) + `}`,
+		`{"many":[` + strings.Repeat(`"v",12345.5e3,true,null,`, 2000) + `0]}`,
+	}
+	for _, v := range loadVectors(t) {
+		if js, _, err := v.codec(t).Decode([]byte(v.Encoded)); err == nil {
+			inputs = append(inputs, string(js))
+		}
+	}
+	for _, in := range inputs {
+		pretty, err := Pretty([]byte(in))
+		if err != nil {
+			t.Fatalf("Pretty(%.60s): %v", in, err)
+		}
+		if size, err := PrettySize([]byte(in)); err != nil || size != int64(len(pretty)) {
+			t.Errorf("PrettySize(%.60s) = %d, %v, want %d", in, size, err, len(pretty))
+		}
+	}
+	for _, bad := range []string{`{"a":[1}`, `{"a":"x`, `{"a":1`, `]`, `{"a":"\u12"}`, `{"a":"` + long} {
+		if _, err := PrettySize([]byte(bad)); !errors.Is(err, ErrInvalidSession) {
+			t.Errorf("PrettySize(%.60s) err = %v, want ErrInvalidSession", bad, err)
+		}
+	}
+	big := []byte(`{"big": "` + strings.Repeat("x", 15<<20) + `"}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	size, err := PrettySize(big)
+	runtime.ReadMemStats(&after)
+	if err != nil || size != int64(len(big))+5 {
+		t.Fatalf("PrettySize(15 MiB) = %d, %v, want %d", size, err, len(big)+5)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("PrettySize of a 15 MiB session allocated %d bytes, want at most 64 KiB", got)
 	}
 }

@@ -18,11 +18,11 @@ var EmptySessionJSON = []byte("{}")
 // the backend: the rendering's size, the codec's Info and the user id.
 // Expiry is the backend's to set (ExpiryOf, or a stored expiry date).
 func (m *Meta) FromSession(sessionJSON []byte, info codec.Info) error {
-	pretty, err := codec.Pretty(sessionJSON)
+	size, err := codec.PrettySize(sessionJSON)
 	if err != nil {
 		return fmt.Errorf("session %s: rendering: %w", m.Key, err)
 	}
-	m.Size = int64(len(pretty))
+	m.Size = size
 	m.Info = info
 	m.UserID = UserIDOf(sessionJSON)
 	return nil
