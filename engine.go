@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sessionfs/sessionfs/codec"
 	"github.com/sessionfs/sessionfs/store"
 	"github.com/sessionfs/sessionfs/store/dbstore"
 	"github.com/sessionfs/sessionfs/store/filestore"
@@ -113,11 +114,7 @@ func openStore(c *cli.Context) (store.Store, error) {
 
 // openFileStore opens the file backend's directory.
 func openFileStore(c *cli.Context) (store.Store, error) {
-	cd, err := newCodec(c)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := encodeOptions(c)
+	sg, err := signedSettings(c)
 	if err != nil {
 		return nil, err
 	}
@@ -125,22 +122,43 @@ func openFileStore(c *cli.Context) (store.Store, error) {
 	if dir == "" {
 		dir = os.TempDir() // Django's default: tempfile.gettempdir()
 	}
-	age, err := cookieAge(c)
-	if err != nil {
-		return nil, err
-	}
 	st, err := filestore.New(filestore.Config{
 		Dir:        dir,
 		CookieName: settingString(c, flagCookieName),
-		CookieAge:  age,
-		Codec:      cd,
-		Encode:     enc,
+		CookieAge:  sg.age,
+		Codec:      sg.codec,
+		Encode:     sg.encode,
 		NoFsync:    settingBool(c, flagNoFsync),
 	})
 	if err != nil {
 		return nil, usageError(err)
 	}
 	return st, nil
+}
+
+// signed is what a backend of signed sessions (file, db) needs of the
+// settings: the codec, how to encode, and SESSION_COOKIE_AGE.
+type signed struct {
+	codec  *codec.Codec
+	encode codec.EncodeOptions
+	age    time.Duration
+}
+
+// signedSettings reads them.
+func signedSettings(c *cli.Context) (signed, error) {
+	cd, err := newCodec(c)
+	if err != nil {
+		return signed{}, err
+	}
+	enc, err := encodeOptions(c)
+	if err != nil {
+		return signed{}, err
+	}
+	age, err := cookieAge(c)
+	if err != nil {
+		return signed{}, err
+	}
+	return signed{codec: cd, encode: enc, age: age}, nil
 }
 
 // cookieAge is SESSION_COOKIE_AGE, which every backend's expiry needs.
@@ -159,15 +177,7 @@ func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
 	if err != nil {
 		return nil, err
 	}
-	cd, err := newCodec(c)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := encodeOptions(c)
-	if err != nil {
-		return nil, err
-	}
-	age, err := cookieAge(c)
+	sg, err := signedSettings(c)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +190,7 @@ func openDBStore(c *cli.Context, eng sessionEngine) (*dbstore.Sessions, error) {
 		}
 		return nil, fmt.Errorf("session database: %w", err)
 	}
-	st, err := dbstore.NewSessions(db, dbstore.SessionConfig{CookieAge: age, Codec: cd, Encode: enc})
+	st, err := dbstore.NewSessions(db, dbstore.SessionConfig{CookieAge: sg.age, Codec: sg.codec, Encode: sg.encode})
 	if err != nil {
 		db.Close()
 		return nil, usageError(err)
