@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -29,6 +30,7 @@ type sessionDirStream struct {
 	cancel context.CancelFunc
 	err    syscall.Errno
 	errno  func(error) syscall.Errno
+	recent recentBatches // the last batches taken, for lookups (listing_metas.go)
 }
 
 // listed is one entry of a listing, with the session's metadata the scan
@@ -37,6 +39,8 @@ type sessionDirStream struct {
 type listed struct {
 	fuse.DirEntry
 	meta *store.Meta
+	read time.Time // when the scan read the batch holding it
+	gen  uint64    // the mount's change generation when the scan started
 }
 
 func newSessionDirStream(fixed []listed, errno func(error) syscall.Errno,
@@ -93,6 +97,7 @@ func (ds *sessionDirStream) HasNext() bool {
 			return false
 		}
 		ds.cur = batch
+		ds.recent.push(batch)
 	}
 	return true
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -24,7 +25,8 @@ type fakeStore struct {
 	mu       sync.Mutex
 	sessions map[string]fakeSession
 	nextIno  uint64
-	saves    int // successful Save calls
+	saves    int          // successful Save calls
+	stats    atomic.Int64 // Stat calls
 
 	saveDelay time.Duration // each Save takes this long, then honours ctx as the file backend does
 }
@@ -93,6 +95,7 @@ func (s *fakeStore) Load(ctx context.Context, key string) (*store.Session, error
 }
 
 func (s *fakeStore) Stat(ctx context.Context, key string) (store.Meta, error) {
+	s.stats.Add(1)
 	sess, err := s.Load(ctx, key)
 	if err != nil {
 		return store.Meta{Key: key}, err

@@ -149,3 +149,69 @@ func heldSessionNodes(root *rootDir) int {
 	}
 	return count
 }
+
+// TestInodeBudgetListThenStat: ls -l of more sessions than MaxInodes (read
+// a batch of names, lstat each, read on) asks the store for almost none of
+// them: the names listed without attributes are looked up while the
+// listing is open, and its scan's metadata answers those lookups.
+func TestInodeBudgetListThenStat(t *testing.T) {
+	const n, budget = 2000, 50
+	st := newFakeStore()
+	for i := 0; i < n; i++ {
+		st.put(fmt.Sprintf("liststat%024d", i), `{}`, time.Unix(1700000000, 0))
+	}
+	mnt, _ := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: budget}, fakeRender)
+	dir, err := os.Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	st.stats.Store(0)
+	seen := 0
+	for {
+		names, err := dir.Readdirnames(100)
+		for _, name := range names {
+			if _, err := os.Lstat(filepath.Join(mnt, name)); err != nil {
+				t.Fatal(err)
+			}
+			seen++
+		}
+		if err != nil {
+			break
+		}
+	}
+	if seen < n {
+		t.Fatalf("listed and stat'ed %d names, want at least %d", seen, n)
+	}
+	if got := st.stats.Load(); got > n/100 {
+		t.Errorf("ls -l of %d sessions over a budget of %d made %d store Stat calls, want at most %d", n, budget, got, n/100)
+	}
+}
+
+// TestInodeBudgetListedThenRemoved: a session removed through the mount
+// while a listing that read it is open is gone for a lookup at once: the
+// listing's metadata answers no lookup after a change through the mount.
+func TestInodeBudgetListedThenRemoved(t *testing.T) {
+	const n, budget = 300, 10
+	st := newFakeStore()
+	for i := 0; i < n; i++ {
+		st.put(fmt.Sprintf("listrm%026d", i), `{}`, time.Unix(1700000000, 0))
+	}
+	mnt, _ := mountRoot(t, st, Options{CacheTimeout: time.Minute, ReadDirPlus: true, MaxInodes: budget}, fakeRender)
+	dir, err := os.Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := names[len(names)-1]
+	if err := os.Remove(filepath.Join(mnt, victim)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(mnt, victim)); !os.IsNotExist(err) {
+		t.Errorf("lstat %s after rm while a listing is open: %v, want ENOENT", victim, err)
+	}
+}

@@ -41,6 +41,8 @@ type rootDir struct {
 	buffers      bufferBudget // bytes held for open files (membudget.go)
 	renderings   renderings   // what readers read, shared by version
 	staleOpens   staleOpens   // opens refused because the name led to an older version
+	listings     openListings // open listings of this directory, whose recent metadata answers lookups
+	changes      changeGen    // moves at each change through the mount (lockChanges)
 }
 
 var (

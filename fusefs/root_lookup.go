@@ -21,7 +21,22 @@ func (d *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if !isSession {
 		return d.lookupScratch(ctx, name, out)
 	}
-	return d.lookupSession(ctx, name, key, out, nil, nil)
+	return d.lookupSession(ctx, name, key, out, nil, d.listedMeta(name))
+}
+
+// listedMeta is name's metadata from an open listing of this directory if
+// its scan read it just now and it is still live, else nil (ask the store).
+// While the inode budget is spent, ls -l lists names without attributes
+// and then looks each up: this answers those lookups without one store
+// round trip per name. lookupSession still puts a pending create or a
+// backup's hiding first.
+func (d *rootDir) listedMeta(name string) *store.Meta {
+	now := time.Now()
+	m := d.listings.meta(name, now, d.changes.n.Load())
+	if m == nil || !d.live(store.Entry{Meta: *m}, now) {
+		return nil
+	}
+	return m
 }
 
 // lookupSession answers a lookup of a session name, at the top level or in

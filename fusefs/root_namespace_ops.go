@@ -137,8 +137,7 @@ func (d *rootDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	if d.isView(name) {
 		return d.refuseView("unlink", name)
 	}
-	d.changeMu.Lock()
-	defer d.changeMu.Unlock()
+	defer d.lockChanges()()
 	key, isSession := sessionKey(name)
 	d.mu.Lock()
 	if !isSession {
@@ -187,8 +186,7 @@ func (d *rootDir) Rename(ctx context.Context, from string, newParent fs.InodeEmb
 		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
 	}
 	noReplace := flags&renameNoReplace != 0
-	d.changeMu.Lock()
-	defer d.changeMu.Unlock()
+	defer d.lockChanges()()
 	fromKey, fromSession := sessionKey(from)
 	toKey, toSession := sessionKey(to)
 	switch {

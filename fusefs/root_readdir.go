@@ -39,6 +39,7 @@ func (h *rootDirHandle) stream(ctx context.Context) (*sessionDirStream, syscall.
 			return nil, e
 		}
 		h.ds = ds
+		h.d.listings.add(ds)
 	}
 	return h.ds, 0
 }
@@ -68,6 +69,7 @@ func (h *rootDirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // Releasedir - FUSE call.
 func (h *rootDirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
 	if h.ds != nil {
+		h.d.listings.remove(h.ds)
 		h.ds.Close()
 	}
 }
@@ -118,15 +120,19 @@ func (d *rootDir) listing(ctx context.Context) (_ *sessionDirStream, status sysc
 	}
 
 	scan := func(ctx context.Context, emit func([]listed) bool) error {
-		now := time.Now()
+		now, gen := time.Now(), d.changes.n.Load()
 		batch := make([]listed, 0, scanBatchEntries)
+		var read time.Time // when the batch's first entry was read
 		count := 0
 		err := d.store.Scan(ctx, func(e store.Entry) error {
 			if !d.live(e, now) || hidden[e.Key] {
 				return nil
 			}
 			meta := e.Meta
-			batch = append(batch, listed{DirEntry: fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG}, meta: &meta})
+			if len(batch) == 0 {
+				read = time.Now()
+			}
+			batch = append(batch, listed{DirEntry: fuse.DirEntry{Name: sessionName(e.Key), Mode: syscall.S_IFREG}, meta: &meta, read: read, gen: gen})
 			count++
 			if len(batch) == scanBatchEntries {
 				d.inodes.listed(count, false)

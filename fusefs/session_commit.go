@@ -23,8 +23,7 @@ func uninterruptible(ctx context.Context) context.Context { return context.Witho
 // lookups and listings go on while the store saves (and fsyncs).
 func (d *rootDir) commit(ctx context.Context, h *sessionHandle) syscall.Errno {
 	ctx = uninterruptible(ctx)
-	d.changeMu.Lock()
-	defer d.changeMu.Unlock()
+	defer d.lockChanges()()
 	n := h.node
 	d.mu.Lock()
 	n.mu.Lock()

@@ -138,8 +138,7 @@ func (u *userDir) Unlink(ctx context.Context, name string) (status syscall.Errno
 	if !ok {
 		return syscall.ENOENT
 	}
-	d.changeMu.Lock()
-	defer d.changeMu.Unlock()
+	defer d.lockChanges()()
 	d.mu.Lock()
 	busy := d.ns.busy(key)
 	d.mu.Unlock()

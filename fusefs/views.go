@@ -207,8 +207,7 @@ func (d *rootDir) unlinkViewFile(ctx context.Context, key string, kind viewKind)
 	if d.opt.ReadOnly {
 		return syscall.EROFS
 	}
-	d.changeMu.Lock()
-	defer d.changeMu.Unlock()
+	defer d.lockChanges()()
 	why := map[viewKind]string{kindExpired: viewExpired, kindInvalid: viewInvalid}[kind]
 	return d.removeSession(ctx, key, why, func(e store.Entry) bool {
 		return inView(d, e, kind, time.Now())
