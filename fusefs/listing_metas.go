@@ -52,6 +52,9 @@ func (l *openListings) meta(name string, now time.Time, gen uint64) *store.Meta 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for ds := range l.m {
+		if !ds.recent.omitted.Load() {
+			continue // every name it listed came with attributes: no lookups follow from it
+		}
 		if m := ds.recent.meta(name, now, gen); m != nil {
 			return m
 		}
@@ -61,6 +64,10 @@ func (l *openListings) meta(name string, now time.Time, gen uint64) *store.Meta 
 
 // recentBatches are the last batches a listing's reader took from its scan.
 type recentBatches struct {
+	// omitted is set once the listing has sent a name without attributes
+	// (the inode budget was spent): only such a listing is searched, so a
+	// lookup beside an ordinary listing costs no search.
+	omitted atomic.Bool
 	mu      sync.Mutex
 	batches [recentListedBatches][]listed
 	next    int

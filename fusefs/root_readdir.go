@@ -89,6 +89,9 @@ func (h *rootDirHandle) Lookup(ctx context.Context, name string, out *fuse.Entry
 		return h.d.Lookup(ctx, name, out)
 	}
 	if h.d.GetChild(name) == nil && h.d.inodes.full() {
+		if h.ds != nil {
+			h.ds.recent.omitted.Store(true)
+		}
 		return nil, syscall.ENOENT // go-fuse then sends the entry with node id 0: no attributes
 	}
 	var known *store.Meta
