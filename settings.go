@@ -269,7 +269,7 @@ func applyDjangoSettings(c *cli.Context) error {
 			return fmt.Errorf("applying Django's setting to --%s: %w", flagSessionEngine, err)
 		}
 	}
-	values := []struct{ flag, value string }{
+	values := []djangoValue{
 		{flagSessionFilePath, s.SessionFilePath},
 		{flagCookieName, s.CookieName},
 		{flagCookieAge, strconv.FormatInt(s.CookieAge, 10)},
@@ -281,19 +281,33 @@ func applyDjangoSettings(c *cli.Context) error {
 	if s.Database != nil {
 		// USE_TZ matters only to the database backends; a file site's
 		// reading leaves --use-tz alone.
-		values = append(values, struct{ flag, value string }{flagUseTZ, strconv.FormatBool(s.UseTZ)})
+		values = append(values, djangoValue{flagUseTZ, strconv.FormatBool(s.UseTZ)})
 	}
 	if s.HashingAlgorithm == "sha1" {
 		// Django 3.1/3.2 with DEFAULT_HASHING_ALGORITHM = "sha1" (the
 		// upgrade transition) writes the legacy format.
-		values = append(values, struct{ flag, value string }{flagFormat, "legacy"}, struct{ flag, value string }{flagAlgorithm, "sha1"})
+		values = append(values, djangoValue{flagFormat, "legacy"}, djangoValue{flagAlgorithm, "sha1"})
+	}
+	return fillFromDjango(c, values, "setting")
+}
+
+// djangoValue is a setting read from Django, as the flag it fills.
+type djangoValue struct{ flag, value string }
+
+// fillFromDjango sets each flag to its value unless the value is empty or
+// the flag was given explicitly before any was set (so a repeatable flag
+// takes every value Django gives it). what names the source in errors.
+func fillFromDjango(c *cli.Context, values []djangoValue, what string) error {
+	given := map[string]bool{}
+	for _, v := range values {
+		given[v.flag] = givenExplicitly(c, v.flag)
 	}
 	for _, v := range values {
-		if v.value == "" || givenExplicitly(c, v.flag) {
+		if v.value == "" || given[v.flag] {
 			continue
 		}
 		if err := c.Set(v.flag, v.value); err != nil {
-			return fmt.Errorf("applying Django's setting to --%s: %w", v.flag, err)
+			return fmt.Errorf("applying Django's %s to --%s: %w", what, v.flag, err)
 		}
 	}
 	return nil

@@ -378,28 +378,18 @@ func applyDjangoCache(c *cli.Context) error {
 		return usageErrorf("CACHES[%q] KEY_FUNCTION %s is not served: sessionfs builds Django's default keys (KEY_PREFIX:VERSION:key) only",
 			dc.Alias, dc.KeyFunction)
 	}
-	values := []struct{ flag, value string }{
+	values := []djangoValue{
 		{flagCacheBackend, dc.Backend},
 		{flagCacheKeyPrefix, dc.KeyPrefix},
 		{flagCacheVersion, strconv.Itoa(dc.Version)},
 	}
-	if !givenExplicitly(c, flagCacheOption) {
-		names := make([]string, 0, len(dc.Options))
-		for k := range dc.Options {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		for _, k := range names {
-			values = append(values, struct{ flag, value string }{flagCacheOption, fmt.Sprintf("%s=%v", k, dc.Options[k])})
-		}
+	names := make([]string, 0, len(dc.Options))
+	for k := range dc.Options {
+		names = append(names, k)
 	}
-	for _, v := range values {
-		if v.value == "" || v.flag != flagCacheOption && givenExplicitly(c, v.flag) {
-			continue
-		}
-		if err := c.Set(v.flag, v.value); err != nil {
-			return fmt.Errorf("applying Django's CACHES to --%s: %w", v.flag, err)
-		}
+	slices.Sort(names)
+	for _, k := range names {
+		values = append(values, djangoValue{flagCacheOption, fmt.Sprintf("%s=%v", k, dc.Options[k])})
 	}
-	return nil
+	return fillFromDjango(c, values, "CACHES")
 }
