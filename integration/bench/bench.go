@@ -26,10 +26,10 @@ func (s sizes) String() string {
 		s.login, s.large, s.list, s.cat, s.save, s.gc, s.memory, s.lock)
 }
 
-// scales: full is issue 7's sizes but for the memory rows, whose million
-// sessions alone took twelve of the fifteen minutes the whole table may take
-// here (-memory 1000000 measures them); the others divide them (at least
-// one session each) for quick runs.
+// scales: full is the targets' sizes but for the memory rows, whose million
+// sessions would take most of the time the whole table may take (-memory
+// 1000000 measures them); the others divide them (at least one session
+// each) for quick runs.
 var scales = map[string]sizes{
 	"full":  scaleFull,
 	"small": divide(50),

@@ -1,6 +1,6 @@
 // Command bench measures sessionfs against what it replaces or sits on, all
-// in one run on the same data, and prints one table of ratios with targets
-// (issue 7). `make bench` runs it at full scale:
+// in one run on the same data, and prints one table of ratios with targets.
+// `make bench` runs it at full scale:
 //
 //	go run ./integration/bench                       # full scale, several minutes
 //	go run ./integration/bench -scale small          # every size / 50

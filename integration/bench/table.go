@@ -19,7 +19,7 @@ type row struct {
 	rss    int64   // sessionfs peak RSS in KiB; 0: not measured ("-")
 }
 
-// target is a goal from issue 7 and the test of it.
+// target is a row's goal and the test of it.
 type target struct {
 	text string
 	met  func(r row) bool
