@@ -69,15 +69,8 @@ type cacheSettings struct {
 // on the command line is refused before anything is connected.
 func readCacheURL(c *cli.Context) (string, error) {
 	if path := settingString(c, flagCacheURLFile); path != "" {
-		b, err := readUserFile("cache URL file", path, maxSettingFile)
-		if err != nil {
-			return "", usageError(err)
-		}
-		u := strings.TrimSpace(string(dropOneNewline(b)))
-		if u == "" {
-			return "", usageErrorf("cache URL file %s is empty", path)
-		}
-		return u, nil
+		u, _, err := readURLFile("cache", path)
+		return u, err
 	}
 	u := settingString(c, flagCacheURL)
 	if u != "" && cachestore.HasPassword(u) && (fromCommandLine(c, flagCacheURL, envCacheURL) || inArgv(u)) {

@@ -56,7 +56,7 @@ func dbFlags() []cli.Flag {
 	}
 }
 
-// maxURLFile bounds a file holding a database URL.
+// maxURLFile bounds a file holding a database or cache URL.
 const maxURLFile = 16 << 10
 
 // givenOnCommandLine returns the value of a flag without environment
@@ -88,7 +88,7 @@ func databaseURL(c *cli.Context) (url, from string, err error) {
 		}
 		return argURL, "--" + flagDatabaseURL, nil
 	case hasArgFile:
-		return readURLFile(argFile)
+		return readURLFile("database", argFile)
 	}
 	envURL, hasEnvURL := os.LookupEnv(envDatabaseURL)
 	envFile, hasEnvFile := os.LookupEnv(envDatabaseURLFile)
@@ -99,26 +99,28 @@ func databaseURL(c *cli.Context) (url, from string, err error) {
 	case hasEnvURL:
 		return strings.TrimSpace(envURL), "$" + envDatabaseURL, nil
 	case hasEnvFile:
-		return readURLFile(envFile)
+		return readURLFile("database", envFile)
 	}
 	return "", "", nil
 }
 
-// readURLFile reads a database URL from a file: one line, surrounding
-// white space dropped.
-func readURLFile(path string) (string, string, error) {
-	b, err := readUserFile("database URL file", path, maxURLFile)
+// readURLFile reads a server's URL (what: "database", "cache") from a
+// file: one line, surrounding white space dropped. It returns the URL and
+// where it came from, for messages.
+func readURLFile(what, path string) (string, string, error) {
+	from := what + " URL file " + path
+	b, err := readUserFile(what+" URL file", path, maxURLFile)
 	if err != nil {
 		return "", "", usageError(err)
 	}
 	u := strings.TrimSpace(string(b))
 	if u == "" {
-		return "", "", usageErrorf("database URL file %s is empty", path)
+		return "", "", usageErrorf("%s is empty", from)
 	}
 	if strings.ContainsAny(u, "\r\n") {
-		return "", "", usageErrorf("database URL file %s holds more than one line", path)
+		return "", "", usageErrorf("%s holds more than one line", from)
 	}
-	return u, "database URL file " + path, nil
+	return u, from, nil
 }
 
 // dbConfig is the database of the settings: the URL's (flag, file or
