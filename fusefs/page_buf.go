@@ -3,6 +3,7 @@ package fusefs
 import (
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -25,6 +26,42 @@ type pageBuf struct {
 }
 
 var pageSize = os.Getpagesize()
+
+// sparePages keeps a few dropped one-page mappings for the next buffer: a
+// session written through the mount fits in a page, and mapping, faulting
+// in and unmapping that page for every save costs more than the save's own
+// encoding. Bounded, so at most maxSparePages pages stay resident unused.
+var sparePages struct {
+	sync.Mutex
+	pages [][]byte
+}
+
+const maxSparePages = 64
+
+// takeSparePage returns a kept one-page mapping, or nil.
+func takeSparePage() []byte {
+	sparePages.Lock()
+	defer sparePages.Unlock()
+	n := len(sparePages.pages)
+	if n == 0 {
+		return nil
+	}
+	m := sparePages.pages[n-1]
+	sparePages.pages = sparePages.pages[:n-1]
+	return m
+}
+
+// keepSparePage keeps m, a one-page mapping no buffer holds any more, and
+// says whether it did.
+func keepSparePage(m []byte) bool {
+	sparePages.Lock()
+	defer sparePages.Unlock()
+	if len(sparePages.pages) == maxSparePages {
+		return false
+	}
+	sparePages.pages = append(sparePages.pages, m)
+	return true
+}
 
 // bytes is the file's content, valid while the owner's lock is held.
 func (p *pageBuf) bytes() []byte { return p.m[:p.n] }
@@ -70,8 +107,14 @@ func (p *pageBuf) remap(size int) error {
 	switch {
 	case size == len(p.m):
 	case size == 0:
-		if err = unix.Munmap(p.m); err == nil {
+		if len(p.m) == pageSize && keepSparePage(p.m) {
 			p.m = nil
+		} else if err = unix.Munmap(p.m); err == nil {
+			p.m = nil
+		}
+	case p.m == nil && size == pageSize:
+		if p.m = takeSparePage(); p.m == nil {
+			p.m, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		}
 	case p.m == nil:
 		p.m, err = unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
