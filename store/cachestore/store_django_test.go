@@ -383,7 +383,9 @@ func TestStorePlantedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	// Hashing the 100 MB value in the server takes seconds on a loaded
+	// machine: longer than go-redis's default 3 s read timeout.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: time.Minute})
 	defer rdb.Close()
 
 	marker := filepath.Join(t.TempDir(), "pwned")
@@ -443,7 +445,11 @@ func TestStorePlantedValues(t *testing.T) {
 		if _, err := st.Rename(ctx, k, "copy"+k[4:]); err == nil {
 			t.Errorf("%s renamed", k)
 		}
-		if sum, _ := rdb.Eval(ctx, "return redis.sha1hex(redis.call('GET', KEYS[1]))", []string{c.Keys().Prefix() + k}).Text(); sum != fmt.Sprintf("%x", sha1.Sum(v)) {
+		sum, err := rdb.Eval(ctx, "return redis.sha1hex(redis.call('GET', KEYS[1]))", []string{c.Keys().Prefix() + k}).Text()
+		if err != nil {
+			t.Fatalf("%s: hashing the stored bytes: %v", k, err)
+		}
+		if sum != fmt.Sprintf("%x", sha1.Sum(v)) {
 			t.Errorf("%s: the stored bytes changed", k)
 		}
 		if n, _ := rdb.Exists(ctx, c.Keys().Prefix()+"copy"+k[4:]).Result(); n != 0 {
